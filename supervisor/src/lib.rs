@@ -1,0 +1,3 @@
+//! phpeek: the supervision library behind `phpeek-pm`.
+
+pub mod config;
