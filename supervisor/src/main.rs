@@ -1,1 +1,122 @@
-fn main() {}
+//! `phpeek-pm`: parse arguments, load the config, run the supervisor.
+
+mod cli;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::Parser;
+use tracing_subscriber::layer::SubscriberExt;
+
+use phpeek::config::{self, Loaded, Report};
+use phpeek::output::{Output, OutputSettings};
+
+use cli::{Cli, Command, DEFAULT_CONFIG_PATH};
+
+/// The configuration used when no config file exists.
+const BUILT_IN_CONFIG: &str = include_str!("../../templates/phpeek-pm.default.yaml");
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let source = ConfigSource::resolve(cli.config);
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(&source),
+        Command::CheckConfig { json } => check_config(&source, json),
+        Command::Version => {
+            println!("phpeek-pm {}", env!("CARGO_PKG_VERSION"));
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+/// Where the configuration comes from.
+enum ConfigSource {
+    File(PathBuf),
+    BuiltIn,
+}
+
+impl ConfigSource {
+    fn resolve(given: Option<PathBuf>) -> ConfigSource {
+        match given {
+            Some(path) => ConfigSource::File(path),
+            None if Path::new(DEFAULT_CONFIG_PATH).exists() => {
+                ConfigSource::File(PathBuf::from(DEFAULT_CONFIG_PATH))
+            }
+            None => ConfigSource::BuiltIn,
+        }
+    }
+
+    fn load(&self) -> Result<Loaded, Report> {
+        let env = config::ProcessEnv;
+        match self {
+            ConfigSource::File(path) => config::load_file(path, &env),
+            ConfigSource::BuiltIn => config::load_str(BUILT_IN_CONFIG, "<built-in config>", &env),
+        }
+    }
+}
+
+fn serve(source: &ConfigSource) -> ExitCode {
+    let loaded = match source.load() {
+        Ok(loaded) => loaded,
+        Err(report) => {
+            eprintln!("phpeek-pm: invalid configuration\n{report}");
+            return ExitCode::from(phpeek::ExitCode::InvalidConfig as u8);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("phpeek-pm: could not start the async runtime: {error}");
+            return ExitCode::from(phpeek::ExitCode::StartFailed as u8);
+        }
+    };
+    let code = runtime.block_on(run(loaded));
+    ExitCode::from(code as u8)
+}
+
+async fn run(loaded: Loaded) -> phpeek::ExitCode {
+    let global = &loaded.config.global;
+    let output = Output::start(OutputSettings {
+        format: global.log_format,
+        max_line_bytes: global.log_max_line_bytes,
+        ..OutputSettings::default()
+    });
+    let subscriber = tracing_subscriber::registry().with(output.layer(global.log_level));
+    // Only fails when a subscriber is already set, which main never does.
+    let _ = tracing::subscriber::set_global_default(subscriber);
+
+    for warning in &loaded.warnings {
+        tracing::warn!(warning = %warning, "config warning");
+    }
+    let code = match phpeek::supervisor::run(loaded.config, output.handle()).await {
+        Ok(code) => code,
+        Err(error) => {
+            tracing::error!(error = %error, "could not install signal handling");
+            phpeek::ExitCode::StartFailed
+        }
+    };
+    output.shutdown().await;
+    code
+}
+
+fn check_config(source: &ConfigSource, json: bool) -> ExitCode {
+    let result = source.load();
+    if json {
+        println!("{}", config::report_json(&result));
+    } else {
+        match &result {
+            Ok(loaded) if loaded.warnings.is_empty() => println!("configuration is valid"),
+            Ok(loaded) => {
+                for warning in &loaded.warnings {
+                    println!("{warning}");
+                }
+                println!("configuration is valid, with {} warning(s)", loaded.warnings.len());
+            }
+            Err(report) => eprintln!("{report}"),
+        }
+    }
+    match result {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(_) => ExitCode::from(phpeek::ExitCode::InvalidConfig as u8),
+    }
+}

@@ -1,0 +1,148 @@
+//! Lifecycle hooks: commands run before and after start and stop.
+
+use tokio::sync::watch;
+
+use crate::config::Hook;
+use crate::exec::{self, ExecContext, Outcome};
+use crate::output::{OutputHandle, Source};
+use crate::reaper::Reaper;
+
+/// The point in the lifecycle a hook belongs to; also its log label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Stage {
+    /// Before any process starts.
+    PreStart,
+    /// After every process started.
+    PostStart,
+    /// When shutdown begins.
+    PreStop,
+    /// After every process stopped.
+    PostStop,
+    /// Before one process is signalled to stop.
+    ProcessPreStop,
+}
+
+impl Stage {
+    /// Returns the name used in logs and in the config file.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Stage::PreStart => "pre-start",
+            Stage::PostStart => "post-start",
+            Stage::PreStop => "pre-stop",
+            Stage::PostStop => "post-stop",
+            Stage::ProcessPreStop => "pre_stop_hook",
+        }
+    }
+}
+
+/// A hook failed after all its attempts.
+#[derive(Debug, thiserror::Error)]
+#[error("hook `{name}` ({stage}) failed after {attempts} attempt(s): {reason}")]
+pub(crate) struct HookError {
+    /// Hook name.
+    pub(crate) name: String,
+    /// Lifecycle stage.
+    pub(crate) stage: &'static str,
+    /// Attempts made.
+    pub(crate) attempts: u32,
+    /// Why the last attempt failed.
+    pub(crate) reason: String,
+}
+
+/// Runs hooks; shared by the supervisor and every process.
+#[derive(Clone)]
+pub(crate) struct HookRunner {
+    reaper: Reaper,
+    output: OutputHandle,
+}
+
+impl HookRunner {
+    /// Creates a runner whose hooks are reaped by `reaper` and logged to `output`.
+    pub(crate) fn new(reaper: Reaper, output: OutputHandle) -> HookRunner {
+        HookRunner { reaper, output }
+    }
+
+    /// Runs `hooks` one after another; stops at the first failure that
+    /// isn't `continue_on_error`.
+    ///
+    /// # Errors
+    ///
+    /// Returns the first hook that failed after its retries.
+    pub(crate) async fn run_all(
+        &self,
+        hooks: &[Hook],
+        stage: Stage,
+        cancel: &watch::Receiver<bool>,
+    ) -> Result<(), HookError> {
+        for hook in hooks {
+            self.run(hook, stage, None, cancel.clone()).await?;
+        }
+        Ok(())
+    }
+
+    /// Runs one hook with its timeout and retries. `process` names the
+    /// process a per-process hook belongs to.
+    ///
+    /// # Errors
+    ///
+    /// Fails when every attempt failed and `continue_on_error` is false. A
+    /// cancelled hook fails without further attempts.
+    pub(crate) async fn run(
+        &self,
+        hook: &Hook,
+        stage: Stage,
+        process: Option<&str>,
+        cancel: watch::Receiver<bool>,
+    ) -> Result<(), HookError> {
+        let context = ExecContext {
+            reaper: self.reaper.clone(),
+            env: hook_env(hook, stage),
+            working_dir: hook.working_dir.clone(),
+            user: hook.user.clone(),
+        };
+        let source = Source::hook(process.unwrap_or(&hook.name), &hook.name, stage.as_str());
+        let attempts = hook.retry.saturating_add(1);
+        let mut reason = String::new();
+
+        for attempt in 1..=attempts {
+            tracing::info!(hook = %hook.name, stage = stage.as_str(), attempt, "hook started");
+            let outcome = exec::run_logged(
+                &context,
+                &hook.command,
+                &self.output,
+                source.clone(),
+                hook.timeout,
+                cancel.clone(),
+            )
+            .await;
+            let cancelled = matches!(outcome, Outcome::Cancelled);
+            match outcome.into_result() {
+                Ok(()) => {
+                    tracing::info!(hook = %hook.name, stage = stage.as_str(), "hook finished");
+                    return Ok(());
+                }
+                Err(why) => reason = why,
+            }
+            tracing::warn!(hook = %hook.name, stage = stage.as_str(), attempt, reason = %reason,
+                "hook failed");
+            if cancelled || attempt == attempts {
+                break;
+            }
+            tokio::time::sleep(hook.retry_delay).await;
+        }
+
+        if hook.continue_on_error {
+            tracing::warn!(hook = %hook.name, stage = stage.as_str(),
+                "hook failure ignored because continue_on_error is set");
+            return Ok(());
+        }
+        Err(HookError { name: hook.name.clone(), stage: stage.as_str(), attempts, reason })
+    }
+}
+
+fn hook_env(hook: &Hook, stage: Stage) -> Vec<(String, String)> {
+    let mut env = hook.env.clone();
+    env.push(("PHPEEK_PM_HOOK_NAME".to_owned(), hook.name.clone()));
+    env.push(("PHPEEK_PM_HOOK_STAGE".to_owned(), stage.as_str().to_owned()));
+    env
+}

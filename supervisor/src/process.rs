@@ -1,0 +1,362 @@
+//! One supervised process: its instances, restarts, health and stop.
+//!
+//! A single task owns each process and all of its state. Everything else
+//! talks to it through messages: the supervisor sends [`Control`] requests,
+//! the task publishes its [`Status`] on a watch channel for dependents, and
+//! reports events that need the supervisor's attention as [`Report`]s.
+//! Instance exits, health events, timers and reaper ticks all arrive in the
+//! one `select!` loop in [`Task::run`], whose branches only dispatch.
+
+mod handlers;
+mod instance;
+mod status;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use nix::sys::signal::Signal;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::time::{sleep_until, Instant};
+
+use crate::config::{Dependency, Global, Process, ProcessKind};
+use crate::exec::ExecContext;
+use crate::health::{self, HealthEvent};
+use crate::hooks::{HookRunner, Stage};
+use crate::output::OutputHandle;
+use crate::reaper::{ExitStatus, Reaper};
+
+use instance::Instance;
+pub(crate) use status::{Phase, Status};
+
+/// Wait after SIGKILL for a group to empty before giving up on it. Only a
+/// process stuck in uninterruptible sleep takes this long.
+const KILL_WAIT: Duration = Duration::from_secs(5);
+
+/// How often a group that outlived its leader is checked again.
+const DRAIN_RECHECK: Duration = Duration::from_millis(20);
+
+/// What every process task shares.
+pub(crate) struct Shared {
+    /// Collects exit statuses.
+    pub(crate) reaper: Reaper,
+    /// Receives child output.
+    pub(crate) output: OutputHandle,
+    /// Runs per-process hooks.
+    pub(crate) hooks: HookRunner,
+    /// Restart and timing settings.
+    pub(crate) global: Global,
+    /// Becomes true when shutdown begins; nothing is spawned after that.
+    pub(crate) shutdown: watch::Receiver<bool>,
+    /// Becomes true when remaining waits must be skipped and groups killed.
+    pub(crate) force: watch::Receiver<bool>,
+}
+
+/// A request to a process task.
+#[derive(Debug)]
+pub(crate) enum Control {
+    /// Stop every instance gracefully, SIGKILL what is left at `deadline`,
+    /// and answer on `done` once every process group is empty.
+    Stop {
+        /// Latest time for the SIGKILL.
+        deadline: Instant,
+        /// Receives `()` when the process has stopped.
+        done: oneshot::Sender<()>,
+    },
+    /// Send a signal to every running instance's process group.
+    Signal(Signal),
+}
+
+/// An event the supervisor must act on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Report {
+    /// A dependency wait failed, so the process never started.
+    StartFailed {
+        /// Process name.
+        process: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// An instance ran out of restart attempts.
+    Fatal {
+        /// Process name.
+        process: String,
+    },
+    /// Every instance ended for good: a oneshot finished or the restart
+    /// policy let a longrun stay down.
+    Finished {
+        /// Process name.
+        process: String,
+        /// True when every instance's last exit code was 0.
+        success: bool,
+    },
+}
+
+/// The supervisor's handle on one process task.
+pub(crate) struct Handle {
+    /// Process name.
+    pub(crate) name: String,
+    /// Latest status.
+    pub(crate) status: watch::Receiver<Status>,
+    /// Requests to the task.
+    pub(crate) control: mpsc::Sender<Control>,
+}
+
+/// Starts the task for `process`. `dependencies` pairs each `depends_on`
+/// entry with the status of the process it names.
+pub(crate) fn start(
+    shared: Arc<Shared>,
+    process: Process,
+    dependencies: Vec<(Dependency, watch::Receiver<Status>)>,
+    reports: mpsc::Sender<Report>,
+) -> Handle {
+    let (status_sender, status) = watch::channel(Status::default());
+    let (control_sender, control) = mpsc::channel(16);
+    let name = process.name.clone();
+    let (task, inbox) = Task::new(shared, process, status_sender, reports);
+    tokio::spawn(task.run(inbox, dependencies, control));
+    Handle { name, status, control: control_sender }
+}
+
+struct Task {
+    shared: Arc<Shared>,
+    process: Process,
+    name: Arc<str>,
+    exec: Arc<ExecContext>,
+    status: watch::Sender<Status>,
+    reports: mpsc::Sender<Report>,
+    instances: Vec<Instance>,
+    exits: mpsc::UnboundedSender<(usize, nix::unistd::Pid, ExitStatus)>,
+    health: mpsc::Sender<HealthEvent>,
+    monitor: Option<tokio::task::JoinHandle<()>>,
+    stop_done: Option<oneshot::Sender<()>>,
+}
+
+/// Receiving ends of the task's own channels, kept apart from [`Task`] so
+/// the loop can borrow them while handlers borrow the task.
+struct Inbox {
+    exits: mpsc::UnboundedReceiver<(usize, nix::unistd::Pid, ExitStatus)>,
+    health: mpsc::Receiver<HealthEvent>,
+    reaped: watch::Receiver<u64>,
+    force: watch::Receiver<bool>,
+}
+
+impl Task {
+    fn new(
+        shared: Arc<Shared>,
+        process: Process,
+        status: watch::Sender<Status>,
+        reports: mpsc::Sender<Report>,
+    ) -> (Task, Inbox) {
+        let name: Arc<str> = Arc::from(process.name.as_str());
+        let instances = (0..process.scale)
+            .map(|index| Instance::new(&name, index, &shared.global))
+            .collect();
+        let exec = Arc::new(ExecContext {
+            reaper: shared.reaper.clone(),
+            env: process.env.clone(),
+            working_dir: process.working_dir.clone(),
+            user: process.user.clone(),
+        });
+        let (exits, exits_inbox) = mpsc::unbounded_channel();
+        let (health, health_inbox) = mpsc::channel(4);
+        let inbox = Inbox {
+            exits: exits_inbox,
+            health: health_inbox,
+            reaped: shared.reaper.subscribe(),
+            force: shared.force.clone(),
+        };
+        let task = Task {
+            shared,
+            process,
+            name,
+            exec,
+            status,
+            reports,
+            instances,
+            exits,
+            health,
+            monitor: None,
+            stop_done: None,
+        };
+        (task, inbox)
+    }
+}
+
+impl Task {
+    /// Waits for the dependencies, starts the instances, then handles events
+    /// until a stop request has been carried out.
+    async fn run(
+        mut self,
+        mut inbox: Inbox,
+        dependencies: Vec<(Dependency, watch::Receiver<Status>)>,
+        mut control: mpsc::Receiver<Control>,
+    ) {
+        if let Err(reason) = self.wait_for_dependencies(dependencies, &mut control).await {
+            self.fail_start(reason, &mut control).await;
+            return;
+        }
+        if self.stop_done.is_none() {
+            self.start_all();
+        }
+
+        while !self.stop_complete() {
+            let wake_at = self.next_deadline();
+            tokio::select! {
+                Some((index, pid, status)) = inbox.exits.recv() => self.on_exit(index, pid, status),
+                Some(event) = inbox.health.recv() => self.on_health(event),
+                request = control.recv() => self.on_control(request).await,
+                () = sleep_until(wake_at.unwrap_or_else(Instant::now)), if wake_at.is_some() => {
+                    self.on_timer();
+                }
+                Ok(()) = inbox.reaped.changed() => self.check_groups(),
+                Ok(()) = inbox.force.changed() => self.on_force(),
+            }
+        }
+    }
+
+    /// Waits until every dependency meets its condition, bounded by
+    /// `global.dependency_timeout` per dependency. A stop request during the
+    /// wait is carried out at once, since nothing runs yet.
+    async fn wait_for_dependencies(
+        &mut self,
+        dependencies: Vec<(Dependency, watch::Receiver<Status>)>,
+        control: &mut mpsc::Receiver<Control>,
+    ) -> Result<(), String> {
+        let limit = self.shared.global.dependency_timeout;
+        for (dependency, mut status) in dependencies {
+            tracing::debug!(process = &*self.name, dependency = %dependency.name,
+                condition = ?dependency.condition, "waiting for dependency");
+            let deadline = Instant::now() + limit;
+            let outcome = loop {
+                tokio::select! {
+                    outcome = status::wait_for(&mut status, &dependency) => break outcome,
+                    request = control.recv() => {
+                        if self.accept_early_request(request) {
+                            return Ok(());
+                        }
+                    }
+                    () = sleep_until(deadline) => break Err(format!(
+                        "timed out after {}s waiting for `{}` to be {}",
+                        limit.as_secs_f64(), dependency.name, status::describe(dependency.condition)
+                    )),
+                }
+            };
+            outcome?;
+        }
+        Ok(())
+    }
+
+    /// Handles a request that arrives before any instance exists. Returns
+    /// true when it was a stop, which is already complete.
+    fn accept_early_request(&mut self, request: Option<Control>) -> bool {
+        match request {
+            Some(Control::Stop { done, .. }) => {
+                self.set_phase(Phase::Stopped);
+                let _ = done.send(());
+                self.stop_done = None;
+                true
+            }
+            // Nothing runs yet, so there is nobody to forward a signal to.
+            Some(Control::Signal(_)) => false,
+            None => true,
+        }
+    }
+
+    /// Reports a failed start and answers requests until the stop arrives.
+    async fn fail_start(&mut self, reason: String, control: &mut mpsc::Receiver<Control>) {
+        tracing::error!(process = &*self.name, reason = %reason, "process could not start");
+        self.set_phase(Phase::Failed);
+        let report = Report::StartFailed { process: self.name.to_string(), reason };
+        let _ = self.reports.send(report).await;
+        while let Some(request) = control.recv().await {
+            if self.accept_early_request(Some(request)) {
+                return;
+            }
+        }
+    }
+
+    async fn on_control(&mut self, request: Option<Control>) {
+        match request {
+            Some(Control::Stop { deadline, done }) => self.begin_stop(deadline, Some(done)).await,
+            Some(Control::Signal(signal)) => self.forward(signal),
+            // The supervisor is gone; stop within the process's own timeout.
+            None => {
+                let deadline = Instant::now() + self.process.shutdown.timeout;
+                self.begin_stop(deadline, None).await;
+            }
+        }
+    }
+
+    fn set_phase(&self, phase: Phase) {
+        self.status.send_modify(|status| status.phase = phase);
+    }
+
+    fn is_oneshot(&self) -> bool {
+        self.process.kind == ProcessKind::Oneshot
+    }
+
+    fn start_health_monitor(&mut self) {
+        let running = self.monitor.as_ref().is_some_and(|monitor| !monitor.is_finished());
+        if running {
+            return;
+        }
+        if let Some(check) = &self.process.health_check {
+            self.monitor = Some(health::spawn_monitor(
+                check.clone(),
+                Arc::clone(&self.exec),
+                Arc::clone(&self.name),
+                self.health.clone(),
+            ));
+        }
+    }
+
+    fn stop_health_monitor(&mut self) {
+        if let Some(monitor) = self.monitor.take() {
+            monitor.abort();
+        }
+    }
+
+    async fn run_pre_stop_hook(&self) {
+        let Some(hook) = &self.process.shutdown.pre_stop_hook else {
+            return;
+        };
+        let result = self
+            .shared
+            .hooks
+            .run(hook, Stage::ProcessPreStop, Some(&self.name), self.shared.force.clone())
+            .await;
+        if let Err(error) = result {
+            tracing::warn!(process = &*self.name, error = %error,
+                "pre-stop hook failed; stopping anyway");
+        }
+    }
+
+    /// Returns true when there is nothing left to wait for after a stop.
+    fn stop_complete(&mut self) -> bool {
+        if self.stop_done.is_none() && !self.stopping() {
+            return false;
+        }
+        if !self.instances.iter().all(Instance::is_settled) {
+            return false;
+        }
+        self.set_phase(Phase::Stopped);
+        tracing::info!(process = &*self.name, "process stopped");
+        if let Some(done) = self.stop_done.take() {
+            let _ = done.send(());
+        }
+        true
+    }
+
+    fn stopping(&self) -> bool {
+        self.status.borrow().phase == Phase::Stopping
+    }
+}
+
+/// The environment of one instance: the process's `env`, then the two
+/// identifying variables, which win over anything the config sets.
+fn instance_env(process: &Process, instance_id: &str) -> Vec<(String, String)> {
+    let mut env = process.env.clone();
+    env.push(("PHPEEK_PM_PROCESS_NAME".to_owned(), process.name.clone()));
+    env.push(("PHPEEK_PM_INSTANCE_ID".to_owned(), instance_id.to_owned()));
+    env
+}

@@ -1,0 +1,248 @@
+//! The supervisor: start order, the main event loop and ordered shutdown.
+//!
+//! Start: pre-start hooks run in order, then one task per process is started
+//! in start order; each waits for its own dependencies, so independent
+//! processes start concurrently. Post-start hooks run once every process has
+//! been spawned. Shutdown: pre-stop hooks, then the processes stop in waves,
+//! dependents first and higher priority first within a level, then post-stop
+//! hooks, then a final sweep of anything left.
+
+mod order;
+mod sweep;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use nix::sys::signal::Signal;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::time::Instant;
+
+use crate::config::{Config, FatalAction};
+use crate::hooks::{HookRunner, Stage};
+use crate::output::OutputHandle;
+use crate::process::{self, Control, Handle, Report, Shared};
+use crate::reaper::Reaper;
+use crate::signals::{self, Switches};
+use crate::ExitCode;
+
+/// Extra wait, past the shutdown deadline, for process tasks to confirm
+/// their stop after the SIGKILL they sent at the deadline.
+const STOP_CONFIRM_GRACE: std::time::Duration = std::time::Duration::from_secs(6);
+
+/// Runs `config` until shutdown and returns phpeek-pm's exit code.
+///
+/// Call inside a tokio runtime. `output` receives every child's output.
+///
+/// # Errors
+///
+/// Fails only when signal handling cannot be installed; every later problem
+/// is logged and turned into an exit code.
+pub async fn run(config: Config, output: OutputHandle) -> std::io::Result<ExitCode> {
+    let reaper = Reaper::start()?;
+    let (shutdown, shutdown_seen) = watch::channel(false);
+    let (force, force_seen) = watch::channel(false);
+    let forwarded = signals::start(Switches { shutdown: shutdown.clone(), force: force.clone() })?;
+    let hooks = HookRunner::new(reaper.clone(), output.clone());
+    let shared = Arc::new(Shared {
+        reaper,
+        output,
+        hooks: hooks.clone(),
+        global: config.global.clone(),
+        shutdown: shutdown_seen.clone(),
+        force: force_seen,
+    });
+    let supervisor = Supervisor {
+        config,
+        shared,
+        hooks,
+        shutdown,
+        force,
+        shutdown_seen,
+        handles: Vec::new(),
+    };
+    Ok(supervisor.run(forwarded).await)
+}
+
+struct Supervisor {
+    config: Config,
+    shared: Arc<Shared>,
+    hooks: HookRunner,
+    shutdown: watch::Sender<bool>,
+    force: watch::Sender<bool>,
+    shutdown_seen: watch::Receiver<bool>,
+    handles: Vec<Handle>,
+}
+
+impl Supervisor {
+    async fn run(mut self, mut forwarded: mpsc::Receiver<Signal>) -> ExitCode {
+        tracing::info!(processes = self.config.processes.len(), "phpeek-pm starting");
+        let pre_start = &self.config.hooks.pre_start;
+        if let Err(error) = self.hooks.run_all(pre_start, Stage::PreStart, &self.shutdown_seen).await {
+            if *self.shutdown_seen.borrow() {
+                return self.shut_down(ExitCode::Success).await;
+            }
+            tracing::error!(error = %error, "pre-start hook failed; not starting");
+            return self.shut_down(ExitCode::StartFailed).await;
+        }
+
+        let (reports_sender, mut reports) = mpsc::channel(64);
+        self.start_processes(reports_sender);
+        self.spawn_post_start_hooks();
+
+        let mut unfinished: HashMap<String, ()> =
+            self.handles.iter().map(|handle| (handle.name.clone(), ())).collect();
+        let mut all_succeeded = true;
+        let mut shutdown_seen = self.shutdown_seen.clone();
+        let exit_code = loop {
+            tokio::select! {
+                Some(report) = reports.recv() => {
+                    if let Some(code) = self.on_report(report, &mut unfinished, &mut all_succeeded) {
+                        break code;
+                    }
+                }
+                Some(signal) = forwarded.recv() => self.forward(signal).await,
+                true = async { shutdown_seen.wait_for(|requested| *requested).await.is_ok() } => {
+                    break ExitCode::Success;
+                }
+            }
+        };
+        self.shut_down(exit_code).await
+    }
+
+    /// Starts one task per process, in start order.
+    fn start_processes(&mut self, reports: mpsc::Sender<Report>) {
+        let mut statuses = HashMap::new();
+        for process in self.config.processes.clone() {
+            let dependencies = process
+                .depends_on
+                .iter()
+                .filter_map(|dependency| {
+                    let status = statuses.get(&dependency.name)?;
+                    Some((dependency.clone(), watch::Receiver::clone(status)))
+                })
+                .collect();
+            let handle = process::start(Arc::clone(&self.shared), process, dependencies, reports.clone());
+            statuses.insert(handle.name.clone(), handle.status.clone());
+            self.handles.push(handle);
+        }
+    }
+
+    /// Runs the post-start hooks once every process has started, without
+    /// holding up the event loop.
+    fn spawn_post_start_hooks(&self) {
+        let hooks = self.config.hooks.post_start.clone();
+        if hooks.is_empty() {
+            return;
+        }
+        let statuses: Vec<_> = self.handles.iter().map(|handle| handle.status.clone()).collect();
+        let runner = self.hooks.clone();
+        let cancel = self.shutdown_seen.clone();
+        tokio::spawn(async move {
+            for mut status in statuses {
+                let settled = status
+                    .wait_for(|status| status.started || status.phase != process::Phase::Waiting)
+                    .await;
+                if settled.is_err() || *cancel.borrow() {
+                    return;
+                }
+            }
+            if let Err(error) = runner.run_all(&hooks, Stage::PostStart, &cancel).await {
+                tracing::error!(error = %error, "post-start hook failed");
+            }
+        });
+    }
+
+    /// Acts on a process report; returns an exit code when it ends the run.
+    fn on_report(
+        &self,
+        report: Report,
+        unfinished: &mut HashMap<String, ()>,
+        all_succeeded: &mut bool,
+    ) -> Option<ExitCode> {
+        match report {
+            Report::StartFailed { .. } => Some(ExitCode::StartFailed),
+            Report::Fatal { process } => match self.config.global.on_fatal {
+                FatalAction::Shutdown => {
+                    tracing::error!(process = %process, "shutting down because a process is fatal");
+                    Some(ExitCode::Fatal)
+                }
+                FatalAction::Continue => {
+                    unfinished.remove(&process);
+                    *all_succeeded = false;
+                    self.all_done(unfinished, *all_succeeded)
+                }
+            },
+            Report::Finished { process, success } => {
+                unfinished.remove(&process);
+                *all_succeeded &= success;
+                self.all_done(unfinished, *all_succeeded)
+            }
+        }
+    }
+
+    /// Ends the run once no process is left that could still run.
+    fn all_done(&self, unfinished: &HashMap<String, ()>, all_succeeded: bool) -> Option<ExitCode> {
+        if !unfinished.is_empty() {
+            return None;
+        }
+        tracing::info!("every process has finished");
+        Some(if all_succeeded { ExitCode::Success } else { ExitCode::Fatal })
+    }
+
+    async fn forward(&self, signal: Signal) {
+        tracing::info!(signal = signal.as_str(), "forwarding signal to every process");
+        for handle in &self.handles {
+            let _ = handle.control.send(Control::Signal(signal)).await;
+        }
+    }
+
+    /// Stops everything in order and returns `exit_code`.
+    async fn shut_down(self, exit_code: ExitCode) -> ExitCode {
+        self.shutdown.send_replace(true);
+        let timeout = self.config.global.shutdown_timeout;
+        let deadline = Instant::now() + timeout;
+        tracing::info!(timeout_s = timeout.as_secs_f64(), "shutdown started");
+
+        // At the deadline every remaining wait is skipped, as after a second
+        // signal.
+        let force = self.force.clone();
+        let deadline_guard = tokio::spawn(async move {
+            tokio::time::sleep_until(deadline).await;
+            if !*force.borrow() {
+                tracing::warn!("shutdown timeout reached; killing what is left");
+                force.send_replace(true);
+            }
+        });
+
+        let cancel = self.shared.force.clone();
+        if let Err(error) = self.hooks.run_all(&self.config.hooks.pre_stop, Stage::PreStop, &cancel).await {
+            tracing::warn!(error = %error, "pre-stop hook failed; stopping anyway");
+        }
+        for wave in order::stop_waves(&self.config.processes) {
+            self.stop_wave(&wave, deadline).await;
+        }
+        if let Err(error) = self.hooks.run_all(&self.config.hooks.post_stop, Stage::PostStop, &cancel).await {
+            tracing::warn!(error = %error, "post-stop hook failed");
+        }
+        sweep::final_sweep(&self.shared.reaper, deadline).await;
+        deadline_guard.abort();
+        tracing::info!(exit_code = exit_code as i32, "shutdown finished");
+        exit_code
+    }
+
+    /// Stops the named processes concurrently and waits for all of them.
+    async fn stop_wave(&self, names: &[String], deadline: Instant) {
+        let mut confirmations = Vec::new();
+        for handle in self.handles.iter().filter(|handle| names.contains(&handle.name)) {
+            let (done, confirmed) = oneshot::channel();
+            if handle.control.send(Control::Stop { deadline, done }).await.is_ok() {
+                confirmations.push(confirmed);
+            }
+        }
+        let limit = deadline + STOP_CONFIRM_GRACE;
+        for confirmed in confirmations {
+            // An error means the task is gone, which is as good as stopped.
+            let _ = tokio::time::timeout_at(limit, confirmed).await;
+        }
+    }
+}
