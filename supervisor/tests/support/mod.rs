@@ -1,0 +1,367 @@
+//! Helpers for integration tests that run the real `phpeek-pm` binary.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// Path of the binary under test.
+pub fn binary() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_phpeek-pm"))
+}
+
+/// A temporary directory that is removed on drop.
+pub struct Dir {
+    pub path: PathBuf,
+    _guard: tempfile::TempDir,
+}
+
+impl Dir {
+    pub fn new() -> Dir {
+        let guard = tempfile::Builder::new().prefix("phpeek-test-").tempdir().expect("tempdir");
+        // Children may run as another user (php-fpm as root switches to nobody).
+        let path = guard.path().to_path_buf();
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .expect("chmod tempdir");
+        Dir { path, _guard: guard }
+    }
+
+    pub fn join(&self, name: &str) -> PathBuf {
+        self.path.join(name)
+    }
+
+    pub fn write(&self, name: &str, contents: &str) -> PathBuf {
+        let path = self.join(name);
+        std::fs::write(&path, contents).expect("write file");
+        path
+    }
+}
+
+/// Lines collected from a child's stdout or stderr.
+#[derive(Clone, Default)]
+pub struct Lines {
+    inner: Arc<(Mutex<Vec<String>>, Condvar)>,
+}
+
+impl Lines {
+    fn collect(&self, stream: impl Read + Send + 'static) {
+        let lines = self.clone();
+        std::thread::spawn(move || {
+            let mut reader = BufReader::new(stream);
+            let mut buffer = Vec::new();
+            loop {
+                buffer.clear();
+                match reader.read_until(b'\n', &mut buffer) {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {
+                        let text = String::from_utf8_lossy(&buffer);
+                        let line = text.strip_suffix('\n').unwrap_or(&text).to_owned();
+                        let (store, ready) = &*lines.inner;
+                        store.lock().expect("lock").push(line);
+                        ready.notify_all();
+                    }
+                }
+            }
+        });
+    }
+
+    pub fn all(&self) -> Vec<String> {
+        self.inner.0.lock().expect("lock").clone()
+    }
+
+    /// Every line parsed as JSON; panics on a line that isn't.
+    pub fn records(&self) -> Vec<Value> {
+        self.all()
+            .iter()
+            .map(|line| {
+                serde_json::from_str(line).unwrap_or_else(|error| panic!("not JSON ({error}): {line:?}"))
+            })
+            .collect()
+    }
+
+    /// Waits until a line satisfies `matches`; returns it.
+    pub fn wait_for(&self, timeout: Duration, matches: impl Fn(&str) -> bool) -> Option<String> {
+        let deadline = Instant::now() + timeout;
+        let (store, ready) = &*self.inner;
+        let mut lines = store.lock().expect("lock");
+        loop {
+            if let Some(line) = lines.iter().find(|line| matches(line)) {
+                return Some(line.clone());
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return None;
+            }
+            lines = ready.wait_timeout(lines, deadline - now).expect("lock").0;
+        }
+    }
+
+    /// Waits until a JSON record satisfies `matches`.
+    pub fn wait_for_record(&self, timeout: Duration, matches: impl Fn(&Value) -> bool) -> Option<Value> {
+        let line = self.wait_for(timeout, |line| {
+            serde_json::from_str::<Value>(line).map(|record| matches(&record)).unwrap_or(false)
+        })?;
+        serde_json::from_str(&line).ok()
+    }
+
+    /// Counts JSON records satisfying `matches`.
+    pub fn count(&self, matches: impl Fn(&Value) -> bool) -> usize {
+        self.all()
+            .iter()
+            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+            .filter(|record| matches(record))
+            .count()
+    }
+}
+
+/// A running phpeek-pm.
+pub struct Pm {
+    pub child: Child,
+    pub stdout: Lines,
+    pub stderr: Lines,
+}
+
+impl Pm {
+    /// Starts phpeek-pm with `config` written into `dir`.
+    pub fn start(dir: &Dir, config: &str) -> Pm {
+        let path = dir.write("phpeek-pm.yaml", config);
+        Pm::start_with(Command::new(binary()).arg("-c").arg(path))
+    }
+
+    /// Starts an already prepared command with captured output.
+    pub fn start_with(command: &mut Command) -> Pm {
+        let mut child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn phpeek-pm");
+        let stdout = Lines::default();
+        let stderr = Lines::default();
+        stdout.collect(child.stdout.take().expect("stdout"));
+        stderr.collect(child.stderr.take().expect("stderr"));
+        Pm { child, stdout, stderr }
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    pub fn signal(&self, signal: i32) {
+        // SAFETY-free: libc::kill on our own child's pid.
+        let result = unsafe { libc::kill(self.pid(), signal) };
+        assert_eq!(result, 0, "kill({}, {signal}) failed", self.pid());
+    }
+
+    /// Waits for exit; returns the exit code, or None on timeout.
+    pub fn wait(&mut self, timeout: Duration) -> Option<i32> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return Some(status.code().unwrap_or(-1));
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Waits for a record whose msg equals `msg` and whose `process` equals
+    /// `process` (when given).
+    pub fn wait_event(&self, msg: &str, process: Option<&str>, timeout: Duration) -> Option<Value> {
+        self.stdout.wait_for_record(timeout, |record| {
+            record["msg"] == msg && process.is_none_or(|name| record["process"] == name)
+        })
+    }
+
+    /// Dumps everything the binary printed, for failure messages.
+    pub fn transcript(&self) -> String {
+        format!("stdout:\n{}\nstderr:\n{}", self.stdout.all().join("\n"), self.stderr.all().join("\n"))
+    }
+}
+
+impl Drop for Pm {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Pids of the direct children of `pid`, from /proc.
+pub fn children_of(pid: i32) -> Vec<i32> {
+    std::fs::read_dir("/proc")
+        .expect("read /proc")
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|candidate| stat_field(*candidate, 1).and_then(|ppid| ppid.parse().ok()) == Some(pid))
+        .collect()
+}
+
+/// Field `index` after the command name in /proc/PID/stat (0 = state, 1 = ppid, 2 = pgrp).
+pub fn stat_field(pid: i32, index: usize) -> Option<String> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(index).map(str::to_owned)
+}
+
+/// Pids whose command line contains `marker`.
+pub fn pids_with_cmdline(marker: &str) -> Vec<i32> {
+    std::fs::read_dir("/proc")
+        .expect("read /proc")
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .map(|raw| String::from_utf8_lossy(&raw).replace('\0', " ").contains(marker))
+                .unwrap_or(false)
+        })
+        .filter(|pid| stat_field(*pid, 0).as_deref() != Some("Z"))
+        .collect()
+}
+
+/// Polls `condition` every 5 ms until it holds or `timeout` passes.
+pub fn eventually(timeout: Duration, condition: impl Fn() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if condition() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    condition()
+}
+
+/// A free TCP port on 127.0.0.1.
+pub fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.local_addr().expect("addr").port()
+}
+
+/// Parses the RFC 3339 `time` field of a record into milliseconds since the epoch.
+pub fn time_ms(record: &Value) -> i64 {
+    let text = record["time"].as_str().expect("time field");
+    let parsed = time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|error| panic!("bad time {text:?}: {error}"));
+    (parsed.unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+pub fn exists(path: &Path) -> bool {
+    path.exists()
+}
+
+/// Sends `GET path` to 127.0.0.1:`port`; returns the status and body.
+pub fn http_get(port: u16, path: &str, timeout: Duration) -> std::io::Result<(u16, String)> {
+    use std::io::Write;
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port))?;
+    stream.set_read_timeout(Some(timeout))?;
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .ok_or_else(|| std::io::Error::other(format!("no status line in {response:?}")))?;
+    let body = response.split_once("\r\n\r\n").map(|(_, body)| body.to_owned()).unwrap_or_default();
+    Ok((status, body))
+}
+
+/// php-fpm and nginx configs rendered into a temp prefix by
+/// scripts/render-fixture.sh, with free ports.
+pub struct PhpStack {
+    pub dir: Dir,
+    pub http_port: u16,
+    pub fpm_listen: String,
+    /// KEY=value pairs from PREFIX/env.
+    pub env: std::collections::HashMap<String, String>,
+}
+
+impl PhpStack {
+    pub fn render() -> PhpStack {
+        let dir = Dir::new();
+        let http_port = free_port();
+        let fpm_listen = format!("127.0.0.1:{}", free_port());
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/render-fixture.sh");
+        let output = Command::new("bash")
+            .arg(&script)
+            .arg(dir.join("prefix"))
+            .env("NGINX_HTTP_PORT", http_port.to_string())
+            .env("PHP_FPM_LISTEN", &fpm_listen)
+            .env("FIXTURE_FPM_CONTROL_TIMEOUT", "10")
+            .output()
+            .expect("run render-fixture.sh");
+        assert!(
+            output.status.success(),
+            "render-fixture.sh failed:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let env_text = std::fs::read_to_string(dir.join("prefix/env")).expect("read PREFIX/env");
+        let env = env_text
+            .lines()
+            .filter_map(|line| line.split_once('='))
+            .map(|(key, value)| (key.to_owned(), value.to_owned()))
+            .collect();
+        PhpStack { dir, http_port, fpm_listen, env }
+    }
+
+    pub fn var(&self, key: &str) -> &str {
+        self.env.get(key).unwrap_or_else(|| panic!("{key} missing from PREFIX/env"))
+    }
+
+    /// A phpeek-pm config for php-fpm and nginx with `global` settings.
+    pub fn config(&self, global: &str) -> String {
+        format!(
+            r#"
+global:
+{global}
+processes:
+  php-fpm:
+    command: ["{fpm}", "--nodaemonize", "--fpm-config", "{fpm_config}"]
+    priority: 10
+    health_check:
+      type: tcp
+      address: "{listen}"
+      period: 1
+    shutdown:
+      signal: QUIT
+      timeout: 15
+  nginx:
+    command: ["{nginx}", "-p", "{nginx_prefix}", "-c", "{nginx_config}", "-e", "stderr", "-g", "daemon off;"]
+    priority: 20
+    depends_on:
+      php-fpm: healthy
+    health_check:
+      type: http
+      url: "http://127.0.0.1:{port}/health"
+      period: 1
+    shutdown:
+      signal: QUIT
+      timeout: 15
+"#,
+            fpm = self.var("PHP_FPM_BIN"),
+            fpm_config = self.var("PHP_FPM_CONFIG"),
+            listen = self.fpm_listen,
+            nginx = self.var("NGINX_BIN"),
+            nginx_prefix = self.var("NGINX_PREFIX"),
+            nginx_config = self.var("NGINX_CONFIG"),
+            port = self.http_port,
+        )
+    }
+
+    /// Waits until GET `path` answers 200 and returns the body.
+    pub fn wait_for_page(&self, path: &str, timeout: Duration) -> Option<String> {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Ok((200, body)) = http_get(self.http_port, path, Duration::from_secs(5)) {
+                return Some(body);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+}
