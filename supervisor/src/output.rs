@@ -1,0 +1,196 @@
+//! Everything phpeek-pm prints: child output lines and its own events, as
+//! one JSON or text record per line on stdout.
+//!
+//! # How it works
+//!
+//! [`Output::start`] spawns one OS thread, the only writer of stdout. Its
+//! blocking writes stall only that thread when stdout is slow, never the
+//! Tokio runtime. Producers format records themselves and send the writer
+//! whole lines in batches over a channel, so no write holds part of a record
+//! and records never interleave.
+//!
+//! - [`OutputHandle::capture`] spawns a task per child pipe. It reads up to
+//!   64 KiB at a time, splits lines, formats all the records of one read
+//!   into one batch, and waits for room under the in-flight bound before
+//!   sending it. When stdout falls behind, captures wait, the child's pipe
+//!   fills and the child blocks in `write(2)`: output is slowed, never
+//!   dropped.
+//! - [`Output::layer`] is a `tracing` layer for phpeek-pm's own events,
+//!   filtered by the configured [`LogLevel`]. Its records skip the bound, so
+//!   logging never blocks. There are few of them.
+//! - [`Output::shutdown`] writes everything queued and stops the thread.
+//!
+//! If stdout is closed (`EPIPE`), the writer keeps receiving and discarding
+//! records, so children never block on a reader that is gone. This relies
+//! on `SIGPIPE` being ignored, as the Rust runtime does at start.
+
+mod capture;
+mod clock;
+mod escape;
+mod fields;
+mod handle;
+mod layer;
+mod lines;
+mod record;
+mod source;
+mod writer;
+
+#[cfg(test)]
+mod testing;
+
+use std::sync::{mpsc, Arc};
+use std::thread::JoinHandle;
+
+use tokio::sync::{oneshot, Semaphore};
+use tracing::Subscriber;
+use tracing_subscriber::filter::LevelFilter;
+use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::Layer;
+
+pub use handle::OutputHandle;
+pub use source::{Source, Stream};
+pub use writer::OutputTarget;
+
+use crate::config::{LogFormat, LogLevel};
+use layer::{tracing_level, OwnEvents};
+use lines::MIN_LINE_BYTES;
+
+/// How [`Output::start`] sets up the output.
+#[derive(Debug)]
+pub struct OutputSettings {
+    /// Format of every record.
+    pub format: LogFormat,
+    /// Longest child output line written as one record, in bytes of raw
+    /// output; raised to 4 if smaller. A longer line is cut at a UTF-8
+    /// character boundary at or below the cap into records marked with
+    /// `"truncated": true` and a 1-based `"part"`, so no byte is lost.
+    pub max_line_bytes: usize,
+    /// Maximum bytes of formatted child records queued or being written;
+    /// raised to 1 if smaller. Captures stop reading while it is reached. A
+    /// single batch may be larger: up to about 60 times its 64 KiB read
+    /// when every line is empty. It then waits until nothing else is in
+    /// flight.
+    pub max_in_flight_bytes: usize,
+    /// Where records are written.
+    pub target: OutputTarget,
+}
+
+impl Default for OutputSettings {
+    /// JSON on stdout, lines up to 64 KiB and 4 MiB in flight.
+    fn default() -> OutputSettings {
+        OutputSettings {
+            format: LogFormat::Json,
+            max_line_bytes: 64 * 1024,
+            max_in_flight_bytes: 4 * 1024 * 1024,
+            target: OutputTarget::Stdout,
+        }
+    }
+}
+
+/// An error starting the output.
+#[derive(Debug, thiserror::Error)]
+pub enum OutputError {
+    /// The OS refused to start the writer thread.
+    #[error("failed to spawn the output writer thread")]
+    SpawnWriter(#[source] std::io::Error),
+}
+
+/// The running output: the writer thread and the way to stop it.
+///
+/// Dropping it without [`shutdown`](Output::shutdown) asks the thread to
+/// stop after writing what is queued, without waiting for it.
+#[derive(Debug)]
+pub struct Output {
+    handle: OutputHandle,
+    thread: Option<JoinHandle<()>>,
+    /// Fires when the writer thread has written everything and is ending.
+    stopped: Option<oneshot::Receiver<()>>,
+}
+
+impl Output {
+    /// Starts the writer thread.
+    ///
+    /// # Errors
+    ///
+    /// Returns [`OutputError::SpawnWriter`] if the thread cannot be spawned.
+    pub fn start(settings: OutputSettings) -> Result<Output, OutputError> {
+        let (sender, receiver) = mpsc::channel();
+        let (stopped_sender, stopped) = oneshot::channel();
+
+        let limit = settings
+            .max_in_flight_bytes
+            .clamp(1, Semaphore::MAX_PERMITS);
+        let limit = u32::try_from(limit).unwrap_or(u32::MAX);
+        let in_flight = Arc::new(Semaphore::new(limit as usize));
+        let max_line_bytes = settings.max_line_bytes.max(MIN_LINE_BYTES);
+
+        let thread = writer::spawn(settings.target, receiver, in_flight.clone(), stopped_sender)
+            .map_err(OutputError::SpawnWriter)?;
+        let handle = OutputHandle::new(sender, in_flight, limit, settings.format, max_line_bytes);
+
+        Ok(Output {
+            handle,
+            thread: Some(thread),
+            stopped: Some(stopped),
+        })
+    }
+
+    /// Returns a handle for capturing child output.
+    pub fn handle(&self) -> OutputHandle {
+        self.handle.clone()
+    }
+
+    /// Returns a `tracing` layer that writes events at `level` and above.
+    ///
+    /// Install it once, typically with
+    /// `tracing_subscriber::registry().with(output.layer(level)).init()`.
+    /// Events emitted after shutdown are discarded.
+    pub fn layer<S>(&self, level: LogLevel) -> impl Layer<S> + Send + Sync + 'static
+    where
+        S: Subscriber + for<'lookup> LookupSpan<'lookup>,
+    {
+        let filter = LevelFilter::from_level(tracing_level(level));
+        OwnEvents::new(self.handle()).with_filter(filter)
+    }
+
+    /// Writes everything queued so far, then stops the writer thread.
+    ///
+    /// Records of a capture are all queued once its task has finished, so
+    /// await the [`capture`](OutputHandle::capture) handles first to keep
+    /// their last lines. A capture still running loses whatever it sends
+    /// after this call, and then ends. This waits as long as stdout takes to
+    /// accept the queued records; wrap it in `tokio::time::timeout` to bound
+    /// that.
+    pub async fn shutdown(mut self) {
+        self.handle.send_stop();
+        if let Some(stopped) = self.stopped.take() {
+            // An error means the thread ended without sending, which is
+            // just as final.
+            let _ = stopped.await;
+        }
+        self.join_thread();
+    }
+
+    /// Does what [`shutdown`](Output::shutdown) does, blocking the calling
+    /// thread. Use it outside a Tokio runtime.
+    pub fn shutdown_blocking(mut self) {
+        self.handle.send_stop();
+        self.join_thread();
+    }
+
+    fn join_thread(&mut self) {
+        if let Some(thread) = self.thread.take() {
+            // The writer thread has no panicking code path, and there is
+            // nothing left to do for it if it did panic.
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for Output {
+    fn drop(&mut self) {
+        if self.thread.is_some() {
+            self.handle.send_stop();
+        }
+    }
+}

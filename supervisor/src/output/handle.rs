@@ -1,0 +1,98 @@
+//! The cloneable handle that sends formatted records to the writer thread.
+
+use std::sync::mpsc::Sender;
+use std::sync::Arc;
+
+use tokio::sync::Semaphore;
+
+use super::writer::Message;
+use crate::config::LogFormat;
+
+/// A cheap, cloneable handle for sending records to the output.
+///
+/// Get one from [`Output::handle`](super::Output::handle) and use it to
+/// [`capture`](OutputHandle::capture) child output. Records sent after the
+/// output has shut down are discarded.
+#[derive(Debug, Clone)]
+pub struct OutputHandle {
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    messages: Sender<Message>,
+    /// Bytes of child records that may be queued or being written. Captures
+    /// take permits before sending and the writer thread returns them after
+    /// writing, so a slow target makes captures wait.
+    in_flight: Arc<Semaphore>,
+    /// Permits in `in_flight` when nothing is queued.
+    in_flight_limit: u32,
+    format: LogFormat,
+    max_line_bytes: usize,
+}
+
+impl OutputHandle {
+    pub(crate) fn new(
+        messages: Sender<Message>,
+        in_flight: Arc<Semaphore>,
+        in_flight_limit: u32,
+        format: LogFormat,
+        max_line_bytes: usize,
+    ) -> OutputHandle {
+        OutputHandle {
+            shared: Arc::new(Shared {
+                messages,
+                in_flight,
+                in_flight_limit,
+                format,
+                max_line_bytes,
+            }),
+        }
+    }
+
+    /// Returns the format that records are written in.
+    pub fn format(&self) -> LogFormat {
+        self.shared.format
+    }
+
+    /// Returns the longest child output line kept in one record, in bytes.
+    pub fn max_line_bytes(&self) -> usize {
+        self.shared.max_line_bytes
+    }
+
+    /// Queues child records once the in-flight bound allows, waiting while
+    /// the writer is behind. Returns false if the output has stopped, so
+    /// nothing more will be written.
+    ///
+    /// A batch larger than the whole bound waits until nothing else is in
+    /// flight, so it can still pass.
+    pub(crate) async fn send_bounded(&self, bytes: Vec<u8>) -> bool {
+        if bytes.is_empty() {
+            return true;
+        }
+
+        let size = u32::try_from(bytes.len()).unwrap_or(u32::MAX);
+        let permits = size.min(self.shared.in_flight_limit);
+        match self.shared.in_flight.acquire_many(permits).await {
+            // The writer thread adds the permits back after writing.
+            Ok(taken) => taken.forget(),
+            Err(_closed) => return false,
+        }
+
+        let message = Message::Records { bytes, permits };
+        self.shared.messages.send(message).is_ok()
+    }
+
+    /// Queues records without waiting, for phpeek-pm's own events, which
+    /// must never block the code that emits them.
+    pub(crate) fn send_unbounded(&self, bytes: Vec<u8>) {
+        let message = Message::Records { bytes, permits: 0 };
+        // An error means the output has shut down; the event is discarded.
+        let _ = self.shared.messages.send(message);
+    }
+
+    /// Asks the writer thread to stop after writing what is queued.
+    pub(crate) fn send_stop(&self) {
+        let _ = self.shared.messages.send(Message::Stop);
+    }
+}
