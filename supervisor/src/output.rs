@@ -194,3 +194,149 @@ impl Drop for Output {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::fs::File;
+    use std::io::{Read as _, Write as _};
+    use std::os::fd::AsRawFd as _;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::thread;
+    use std::time::{Duration, Instant};
+
+    use nix::fcntl::{fcntl, FcntlArg};
+
+    use super::*;
+    use testing::{parse_lines, pipe};
+
+    const LINE_BYTES: usize = 100;
+
+    /// Waits until `counter` has not changed for 300 ms and returns it.
+    async fn wait_until_stalled(counter: &AtomicUsize) -> usize {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut last = counter.load(Ordering::SeqCst);
+        let mut unchanged_since = Instant::now();
+        while unchanged_since.elapsed() < Duration::from_millis(300) {
+            assert!(Instant::now() < deadline, "producer never stalled");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            let now = counter.load(Ordering::SeqCst);
+            if now != last {
+                last = now;
+                unchanged_since = Instant::now();
+            }
+        }
+        last
+    }
+
+    #[tokio::test]
+    async fn slow_target_stalls_producer_and_loses_nothing() {
+        const LINES: usize = 40_000;
+        const TOTAL: usize = LINES * LINE_BYTES;
+
+        let (target_read, target_write) = pipe();
+        // The smallest pipe Linux allows: one page.
+        fcntl(target_write.as_raw_fd(), FcntlArg::F_SETPIPE_SZ(4096)).expect("shrink pipe");
+        let output = Output::start(OutputSettings {
+            max_in_flight_bytes: 64 * 1024,
+            target: OutputTarget::Fd(target_write),
+            ..OutputSettings::default()
+        })
+        .expect("start output");
+
+        let (child_read, child_write) = pipe();
+        let written = Arc::new(AtomicUsize::new(0));
+        let producer = thread::spawn({
+            let written = written.clone();
+            move || {
+                let mut pipe = File::from(child_write);
+                for number in 0..LINES {
+                    let line = format!("{number:09}{}\n", "x".repeat(LINE_BYTES - 10));
+                    pipe.write_all(line.as_bytes())?;
+                    written.fetch_add(LINE_BYTES, Ordering::SeqCst);
+                }
+                std::io::Result::Ok(())
+            }
+        });
+        let source = Source::new("flood", "flood-0");
+        let capture = output.handle().capture(source, Stream::Stdout, child_read);
+
+        // Nobody reads the target yet, so everything stops once the child
+        // pipe, one read, the in-flight bound and the target pipe are full.
+        let stalled_at = wait_until_stalled(&written).await;
+        assert!(
+            stalled_at < 512 * 1024,
+            "producer wrote {stalled_at} bytes unread"
+        );
+
+        let reader = thread::spawn(move || {
+            let mut text = String::new();
+            File::from(target_read)
+                .read_to_string(&mut text)
+                .map(|_| text)
+        });
+        capture.await.expect("capture task");
+        producer
+            .join()
+            .expect("producer thread")
+            .expect("write lines");
+        assert_eq!(written.load(Ordering::SeqCst), TOTAL);
+        output.shutdown().await;
+        let text = reader.join().expect("reader thread").expect("read target");
+
+        let records = parse_lines(&text);
+        assert_eq!(records.len(), LINES);
+        for (number, record) in records.iter().enumerate() {
+            let msg = record["msg"].as_str().expect("msg is a string");
+            assert_eq!(msg.get(..9), Some(format!("{number:09}").as_str()));
+        }
+    }
+
+    #[tokio::test]
+    async fn capture_after_shutdown_ends() {
+        let (target_read, target_write) = pipe();
+        let output = Output::start(OutputSettings {
+            target: OutputTarget::Fd(target_write),
+            ..OutputSettings::default()
+        })
+        .expect("start output");
+        let handle = output.handle();
+        output.shutdown().await;
+
+        let (child_read, child_write) = pipe();
+        File::from(child_write)
+            .write_all(b"too late\n")
+            .expect("write line");
+        let source = Source::new("late", "late-0");
+        handle
+            .capture(source, Stream::Stdout, child_read)
+            .await
+            .expect("capture task");
+
+        let mut text = String::new();
+        File::from(target_read)
+            .read_to_string(&mut text)
+            .expect("read target");
+        assert_eq!(text, "");
+    }
+
+    #[test]
+    fn dropping_output_stops_writer_after_queued_records() {
+        let (target_read, target_write) = pipe();
+        let output = Output::start(OutputSettings {
+            target: OutputTarget::Fd(target_write),
+            ..OutputSettings::default()
+        })
+        .expect("start output");
+        let handle = output.handle();
+
+        handle.send_unbounded(b"queued\n".to_vec());
+        drop(output);
+
+        // End of file shows that the thread stopped and closed the target.
+        let mut text = String::new();
+        File::from(target_read)
+            .read_to_string(&mut text)
+            .expect("read target");
+        assert_eq!(text, "queued\n");
+    }
+}

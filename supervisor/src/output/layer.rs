@@ -113,3 +113,201 @@ pub(crate) fn tracing_level(level: LogLevel) -> Level {
         LogLevel::Error => Level::ERROR,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::fmt;
+
+    use regex::Regex;
+    use serde_json::{json, Value};
+    use tracing_subscriber::layer::SubscriberExt as _;
+
+    use super::*;
+    use crate::output::testing::{parse_lines, FileOutput};
+
+    /// Runs `emit` with the layer of a new output installed for this thread,
+    /// and returns everything the output wrote.
+    fn emitted(format: LogFormat, level: LogLevel, emit: impl FnOnce()) -> String {
+        let output = FileOutput::start(format, 65536);
+        let subscriber = tracing_subscriber::registry().with(output.output.layer(level));
+        tracing::subscriber::with_default(subscriber, emit);
+        output.finish_blocking()
+    }
+
+    #[derive(Debug)]
+    struct Outer;
+
+    impl fmt::Display for Outer {
+        fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+            formatter.write_str("spawn failed")
+        }
+    }
+
+    impl std::error::Error for Outer {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&Inner)
+        }
+    }
+
+    #[derive(Debug)]
+    struct Inner;
+
+    impl fmt::Display for Inner {
+        fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+            formatter.write_str("no such file")
+        }
+    }
+
+    impl std::error::Error for Inner {}
+
+    #[test]
+    fn event_fields_keep_json_types() {
+        let output = emitted(LogFormat::Json, LogLevel::Info, || {
+            tracing::info!(
+                process = "nginx",
+                pid = 42_u32,
+                exit_code = -1,
+                clean = false,
+                load = 0.5,
+                signal = ?nix::sys::signal::Signal::SIGTERM,
+                "child exited"
+            );
+        });
+
+        let records = parse_lines(&output);
+        assert_eq!(records.len(), 1);
+        let record = &records[0];
+        assert_eq!(record["level"], "INFO");
+        assert_eq!(record["msg"], "child exited");
+        assert_eq!(record["process"], "nginx");
+        assert_eq!(record["pid"], 42);
+        assert_eq!(record["exit_code"], -1);
+        assert_eq!(record["clean"], false);
+        assert_eq!(record["load"], 0.5);
+        assert_eq!(record["signal"], "SIGTERM");
+    }
+
+    #[test]
+    fn json_keys_start_with_time_level_msg() {
+        let output = emitted(LogFormat::Json, LogLevel::Info, || {
+            tracing::warn!(pid = 7, "restart scheduled");
+        });
+
+        let pattern = r#"^\{"time":"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z","level":"WARN","msg":"restart scheduled","pid":7\}\n$"#;
+        let shape = Regex::new(pattern).expect("valid pattern");
+        assert!(shape.is_match(&output), "{output:?}");
+    }
+
+    #[test]
+    fn span_fields_are_inherited() {
+        let output = emitted(LogFormat::Json, LogLevel::Info, || {
+            let process = tracing::info_span!("process", process = "php", instance_id = "php-0");
+            let _process = process.enter();
+            let attempt = tracing::info_span!("attempt", attempt = 1, instance_id = "php-1");
+            let _attempt = attempt.enter();
+            tracing::info!(pid = 9, "started");
+        });
+
+        let record = &parse_lines(&output)[0];
+        assert_eq!(record["process"], "php");
+        assert_eq!(record["instance_id"], "php-1");
+        assert_eq!(record["attempt"], 1);
+        assert_eq!(record["pid"], 9);
+    }
+
+    #[test]
+    fn span_fields_recorded_later_are_seen() {
+        let output = emitted(LogFormat::Json, LogLevel::Info, || {
+            let span = tracing::info_span!("child", pid = tracing::field::Empty);
+            span.record("pid", 31);
+            let _entered = span.enter();
+            tracing::info!("running");
+        });
+
+        assert_eq!(parse_lines(&output)[0]["pid"], 31);
+    }
+
+    #[test]
+    fn level_filter_drops_lower_events() {
+        let output = emitted(LogFormat::Json, LogLevel::Warn, || {
+            tracing::debug!("hidden");
+            tracing::info!("hidden too");
+            tracing::warn!("shown");
+            tracing::error!("shown too");
+        });
+
+        let levels: Vec<Value> = parse_lines(&output)
+            .iter()
+            .map(|r| r["level"].clone())
+            .collect();
+        assert_eq!(levels, [json!("WARN"), json!("ERROR")]);
+    }
+
+    #[test]
+    fn trace_level_keeps_everything() {
+        let output = emitted(LogFormat::Json, LogLevel::Trace, || {
+            tracing::trace!("probe");
+        });
+
+        assert_eq!(parse_lines(&output)[0]["level"], "TRACE");
+    }
+
+    #[test]
+    fn strings_and_errors_are_escaped() {
+        let output = emitted(LogFormat::Json, LogLevel::Info, || {
+            let error: &(dyn std::error::Error + 'static) = &Outer;
+            tracing::error!(command = "echo \"hi\"\n\u{2028}", error, "hook failed");
+        });
+
+        let record = &parse_lines(&output)[0];
+        assert_eq!(record["command"], "echo \"hi\"\n\u{2028}");
+        assert_eq!(record["error"], "spawn failed: no such file");
+    }
+
+    #[test]
+    fn reserved_field_names_are_prefixed() {
+        let output = emitted(LogFormat::Json, LogLevel::Info, || {
+            tracing::info!(time = 5, level = "x", "renamed");
+        });
+
+        let record = &parse_lines(&output)[0];
+        assert_eq!(record["field.time"], 5);
+        assert_eq!(record["field.level"], "x");
+        assert_eq!(record["level"], "INFO");
+    }
+
+    #[test]
+    fn non_finite_floats_are_strings() {
+        let output = emitted(LogFormat::Json, LogLevel::Info, || {
+            tracing::info!(ratio = f64::NAN, "odd");
+        });
+
+        assert_eq!(parse_lines(&output)[0]["ratio"], "NaN");
+    }
+
+    #[test]
+    fn text_event_shape() {
+        let output = emitted(LogFormat::Text, LogLevel::Info, || {
+            tracing::info!(
+                process = "nginx",
+                pid = 42,
+                reason = "exit code 1",
+                "child exited"
+            );
+        });
+
+        let pattern = r#"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z INFO  phpeek-pm: child exited process=nginx pid=42 reason="exit code 1"\n$"#;
+        let shape = Regex::new(pattern).expect("valid pattern");
+        assert!(shape.is_match(&output), "{output:?}");
+    }
+
+    #[test]
+    fn text_event_stays_on_one_line() {
+        let output = emitted(LogFormat::Text, LogLevel::Info, || {
+            tracing::error!(detail = "two\nlines", "bad\r\ninput");
+        });
+
+        assert_eq!(output.lines().count(), 1);
+        assert!(output.contains("ERROR phpeek-pm: bad\\r\\ninput detail=\"two\\nlines\""));
+    }
+}

@@ -1,7 +1,6 @@
 //! Helpers shared by the output tests: pipes, outputs written to a file,
 //! and parsing what they wrote.
 
-use std::fs::File;
 use std::os::fd::OwnedFd;
 
 use nix::fcntl::OFlag;
@@ -25,7 +24,7 @@ pub(crate) struct FileOutput {
 impl FileOutput {
     pub(crate) fn start(format: LogFormat, max_line_bytes: usize) -> FileOutput {
         let file = NamedTempFile::new().expect("create temporary file");
-        let target = File::from(file.reopen().expect("reopen temporary file"));
+        let target = file.reopen().expect("reopen temporary file");
         let output = Output::start(OutputSettings {
             format,
             max_line_bytes,
