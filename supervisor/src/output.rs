@@ -6,13 +6,13 @@
 //! [`Output::start`] spawns one OS thread, the only writer of stdout. Its
 //! blocking writes stall only that thread when stdout is slow, never the
 //! Tokio runtime. Producers format records themselves and send the writer
-//! whole lines in batches over a channel, so no write holds part of a record
+//! whole lines in batches over a channel, so no write contains part of a record
 //! and records never interleave.
 //!
 //! - [`OutputHandle::capture`] spawns a task per child pipe. It reads up to
-//!   64 KiB at a time, splits lines, formats all the records of one read
-//!   into one batch, and waits for room under the in-flight bound before
-//!   sending it. When stdout falls behind, captures wait, the child's pipe
+//!   64 KiB at a time, splits lines, formats the records into batches of
+//!   about 128 KiB, and waits for room under the in-flight bound before
+//!   sending each. When stdout falls behind, captures wait, the child's pipe
 //!   fills and the child blocks in `write(2)`: output is slowed, never
 //!   dropped.
 //! - [`Output::layer`] is a `tracing` layer for phpeek-pm's own events,
@@ -51,28 +51,39 @@ pub use handle::OutputHandle;
 pub use source::{Source, Stream};
 pub use writer::OutputTarget;
 
-use crate::config::{LogFormat, LogLevel};
+use crate::config::{Global, LogFormat, LogLevel};
 use layer::{tracing_level, OwnEvents};
 use lines::MIN_LINE_BYTES;
 
-/// How [`Output::start`] sets up the output.
+/// Settings for [`Output::start`].
 #[derive(Debug)]
 pub struct OutputSettings {
     /// Format of every record.
     pub format: LogFormat,
-    /// Longest child output line written as one record, in bytes of raw
-    /// output; raised to 4 if smaller. A longer line is cut at a UTF-8
+    /// Maximum length of a child output line written as one record, in bytes
+    /// of raw output, raised to 4 if smaller. A longer line is cut at a UTF-8
     /// character boundary at or below the cap into records marked with
     /// `"truncated": true` and a 1-based `"part"`, so no byte is lost.
     pub max_line_bytes: usize,
-    /// Maximum bytes of formatted child records queued or being written;
-    /// raised to 1 if smaller. Captures stop reading while it is reached. A
-    /// single batch may be larger: up to about 60 times its 64 KiB read
-    /// when every line is empty. It then waits until nothing else is in
-    /// flight.
+    /// Maximum bytes of formatted child records queued or being written,
+    /// raised to 1 if smaller. Captures stop reading while it is reached.
+    /// Captures send batches of about 128 KiB (at most about 600 KiB), and
+    /// a batch larger than the bound waits until nothing else is in flight.
     pub max_in_flight_bytes: usize,
-    /// Where records are written.
+    /// Destination of every record.
     pub target: OutputTarget,
+}
+
+impl OutputSettings {
+    /// Creates settings for stdout from the `global` configuration section,
+    /// with the default in-flight bound.
+    pub fn from_config(global: &Global) -> OutputSettings {
+        OutputSettings {
+            format: global.log_format,
+            max_line_bytes: global.log_max_line_bytes,
+            ..OutputSettings::default()
+        }
+    }
 }
 
 impl Default for OutputSettings {
@@ -90,15 +101,16 @@ impl Default for OutputSettings {
 /// An error starting the output.
 #[derive(Debug, thiserror::Error)]
 pub enum OutputError {
-    /// The OS refused to start the writer thread.
+    /// Spawning the writer thread failed.
     #[error("failed to spawn the output writer thread")]
     SpawnWriter(#[source] std::io::Error),
 }
 
 /// The running output: the writer thread and the way to stop it.
 ///
-/// Dropping it without [`shutdown`](Output::shutdown) asks the thread to
-/// stop after writing what is queued, without waiting for it.
+/// Dropping it without [`shutdown`](Output::shutdown) sends the thread a
+/// stop request, so it stops after writing what is queued. Drop does not
+/// wait for that.
 #[derive(Debug)]
 pub struct Output {
     handle: OutputHandle,
@@ -260,8 +272,8 @@ mod tests {
         let source = Source::new("flood", "flood-0");
         let capture = output.handle().capture(source, Stream::Stdout, child_read);
 
-        // Nobody reads the target yet, so everything stops once the child
-        // pipe, one read, the in-flight bound and the target pipe are full.
+        // The test does not read the target yet, so everything stops once the
+        // child pipe, one read, the in-flight bound and the target pipe are full.
         let stalled_at = wait_until_stalled(&written).await;
         assert!(
             stalled_at < 512 * 1024,
@@ -338,5 +350,67 @@ mod tests {
             .read_to_string(&mut text)
             .expect("read target");
         assert_eq!(text, "queued\n");
+    }
+
+    /// Measures lines per second through capture and writer into /dev/null.
+    /// Run with `cargo test --release -- --ignored --nocapture throughput`.
+    #[tokio::test]
+    #[ignore = "benchmark; only meaningful in release builds"]
+    async fn throughput_of_100_byte_lines() {
+        const LINES: usize = 5_000_000;
+        const LINES_PER_WRITE: usize = 640;
+
+        let null = File::options()
+            .write(true)
+            .open("/dev/null")
+            .expect("open /dev/null");
+        let output = Output::start(OutputSettings {
+            target: OutputTarget::Fd(null.into()),
+            ..OutputSettings::default()
+        })
+        .expect("start output");
+        let (child_read, child_write) = pipe();
+        let line = format!("{}\n", "x".repeat(LINE_BYTES - 1));
+        let block = line.repeat(LINES_PER_WRITE);
+
+        let started = Instant::now();
+        let cpu_before = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_SELF)
+            .expect("getrusage");
+        let producer = thread::spawn(move || {
+            let mut pipe = File::from(child_write);
+            for _ in 0..LINES / LINES_PER_WRITE {
+                pipe.write_all(block.as_bytes())?;
+            }
+            std::io::Result::Ok(())
+        });
+        let source = Source::new("bench", "bench-0");
+        output
+            .handle()
+            .capture(source, Stream::Stdout, child_read)
+            .await
+            .expect("capture");
+        output.shutdown().await;
+        let elapsed = started.elapsed();
+        let cpu_after = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_SELF)
+            .expect("getrusage");
+        producer
+            .join()
+            .expect("producer thread")
+            .expect("write lines");
+
+        let cpu = |usage: nix::sys::resource::Usage| {
+            let user = usage.user_time();
+            let system = usage.system_time();
+            Duration::new(user.tv_sec() as u64, user.tv_usec() as u32 * 1000)
+                + Duration::new(system.tv_sec() as u64, system.tv_usec() as u32 * 1000)
+        };
+        let cpu_used = cpu(cpu_after) - cpu(cpu_before);
+        let lines = (LINES / LINES_PER_WRITE * LINES_PER_WRITE) as f64;
+        println!(
+            "{lines} lines in {elapsed:?}: {:.0} lines/s wall, {:.0} lines per CPU second \
+             (CPU {cpu_used:?}, producer included)",
+            lines / elapsed.as_secs_f64(),
+            lines / cpu_used.as_secs_f64(),
+        );
     }
 }

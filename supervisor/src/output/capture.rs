@@ -12,9 +12,17 @@ use super::handle::OutputHandle;
 use super::record::ChildRecords;
 use super::source::{Source, Stream};
 
-/// Bytes asked for in one read of a child's pipe, the default capacity of a
-/// Linux pipe.
+/// Maximum bytes requested in one read of a child's pipe, the default
+/// capacity of a Linux pipe.
 const READ_BYTES: usize = 64 * 1024;
+
+/// Size at which a batch of records is sent to the writer.
+const BATCH_BYTES: usize = 128 * 1024;
+
+/// Input formatted between checks of the batch size. Empty lines format to
+/// about 100 times their size, so a batch overshoots by at most about
+/// 450 KiB.
+const SLICE_BYTES: usize = 4 * 1024;
 
 impl OutputHandle {
     /// Spawns a task that reads `pipe`, the read end of a child's stdout or
@@ -77,7 +85,6 @@ impl Capture {
         };
 
         let mut chunk = vec![0; READ_BYTES];
-        let mut batch_capacity = 0;
         loop {
             let read = match receiver.read(&mut chunk).await {
                 Ok(0) => break,
@@ -95,13 +102,7 @@ impl Capture {
                 }
             };
 
-            // Records take about twice the bytes of short lines, so the
-            // last batch's size is the best guess for the next one.
-            let mut batch = Vec::with_capacity(batch_capacity.max(2 * read));
-            self.records
-                .push(&chunk[..read], SystemTime::now(), &mut batch);
-            batch_capacity = batch.len();
-            if !self.output.send_bounded(batch).await {
+            if !self.send_records(&chunk[..read]).await {
                 return;
             }
         }
@@ -109,6 +110,29 @@ impl Capture {
         let mut batch = Vec::new();
         self.records.finish(SystemTime::now(), &mut batch);
         self.output.send_bounded(batch).await;
+    }
+
+    /// Formats the records of `chunk` and sends them in batches of about
+    /// [`BATCH_BYTES`]. Returns false if the output has stopped.
+    ///
+    /// The chunk is formatted a slice at a time so a batch never grows much
+    /// past `BATCH_BYTES`, even when tiny lines make records many times
+    /// larger than their input.
+    async fn send_records(&mut self, chunk: &[u8]) -> bool {
+        let now = SystemTime::now();
+        // Records of short lines take about twice the bytes of the input.
+        let mut batch = Vec::with_capacity((2 * chunk.len()).min(BATCH_BYTES));
+
+        for slice in chunk.chunks(SLICE_BYTES) {
+            self.records.push(slice, now, &mut batch);
+            if batch.len() >= BATCH_BYTES {
+                let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH_BYTES));
+                if !self.output.send_bounded(full).await {
+                    return false;
+                }
+            }
+        }
+        self.output.send_bounded(batch).await
     }
 }
 
@@ -337,7 +361,8 @@ mod tests {
 
         let output = FileOutput::start(LogFormat::Json, 65536);
         let layer = output.output.layer(LogLevel::Info);
-        // The runtime of this test has one thread, so the task sees it too.
+        // The runtime of this test has one thread, so the capture task also
+        // runs with this default subscriber.
         let _default = tracing::subscriber::set_default(tracing_subscriber::registry().with(layer));
         let file = tempfile::tempfile().expect("temporary file");
 

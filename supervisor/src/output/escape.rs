@@ -14,8 +14,8 @@ const HEX_DIGITS: &[u8; 16] = b"0123456789abcdef";
 
 /// Bytes that may start a character needing an escape in either format:
 /// ASCII controls, DEL, `"`, `\`, and the lead bytes `0xC2` (U+0080 to
-/// U+00BF, which holds the C1 controls) and `0xE2` (U+2000 to U+2FFF, which
-/// holds the line and paragraph separators). Every other byte is copied.
+/// U+00BF, which contains the C1 controls) and `0xE2` (U+2000 to U+2FFF,
+/// which contains the line and paragraph separators). Every other byte is copied.
 const MAY_ESCAPE: [bool; 256] = {
     let mut table = [false; 256];
     let mut byte = 0;
@@ -69,9 +69,9 @@ pub(crate) fn json_str(text: &str, out: &mut Vec<u8>) {
 /// ASCII controls and `\u{85}`-style for C1 controls and U+2028 and U+2029.
 ///
 /// With `quoted`, `"` and `\` are escaped too, so the result can be written
-/// between quotes and read back. Without it a literal `\n` in the input
-/// looks the same as an escaped newline, which is acceptable in text meant
-/// for people; the JSON format is the lossless one.
+/// between quotes and read back. Without it, a literal `\n` in the input
+/// looks the same as an escaped newline. That is acceptable in text meant
+/// for people, and the JSON format is the lossless one.
 pub(crate) fn text_lossy(bytes: &[u8], quoted: bool, out: &mut Vec<u8>) {
     for chunk in bytes.utf8_chunks() {
         text_str(chunk.valid(), quoted, out);
@@ -100,7 +100,7 @@ pub(crate) fn text_str(text: &str, quoted: bool, out: &mut Vec<u8>) {
             push_hex_byte(out, c as u8);
         }
         _ => {
-            // Writing to a Vec cannot fail.
+            // `io::Write` for `Vec<u8>` never returns an error.
             let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
         }
     });
@@ -113,7 +113,7 @@ fn is_text_control(c: char) -> bool {
 }
 
 /// Returns whether a text value needs quotes to be read back as one value:
-/// it is empty or holds a space, `=`, `"`, `\` or a character that
+/// it is empty or contains a space, `=`, `"`, `\` or a character that
 /// [`text_str`] escapes.
 pub(crate) fn text_needs_quotes(text: &str) -> bool {
     text.is_empty()

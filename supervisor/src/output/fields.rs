@@ -11,7 +11,7 @@ use super::record::push_text_field;
 
 /// Field names that the record itself uses. An event or span field with one
 /// of these names is written with a `field.` prefix, such as `field.time`,
-/// so no JSON record holds a key twice.
+/// so no JSON record contains a key twice.
 const RESERVED: [&str; 3] = ["time", "level", "msg"];
 
 /// One field value, in the type it was recorded with.
@@ -119,7 +119,7 @@ impl FieldValue {
     fn write_plain(&self, out: &mut String) {
         use fmt::Write as _;
 
-        // Writing to a String cannot fail.
+        // `fmt::Write` for `String` never returns an error.
         let _ = match self {
             FieldValue::Bool(value) => write!(out, "{value}"),
             FieldValue::I64(value) => write!(out, "{value}"),

@@ -83,11 +83,11 @@ impl OutputHandle {
         self.shared.messages.send(message).is_ok()
     }
 
-    /// Queues records without waiting, for phpeek-pm's own events, which
-    /// must never block the code that emits them.
+    /// Queues records without waiting, for phpeek-pm's own events. The
+    /// channel is unbounded, so sending never blocks the code that emits them.
     pub(crate) fn send_unbounded(&self, bytes: Vec<u8>) {
         let message = Message::Records { bytes, permits: 0 };
-        // An error means the output has shut down; the event is discarded.
+        // An error means the output has shut down, so the event is discarded.
         let _ = self.shared.messages.send(message);
     }
 

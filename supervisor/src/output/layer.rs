@@ -5,6 +5,10 @@
 //! out. A field name already written is skipped, so the value recorded
 //! closest to the event wins. A text record reads
 //! `2024-01-15T10:30:45.123Z INFO  phpeek-pm: message key=value`.
+//!
+//! The level filter applies to spans too: fields of a span below the level
+//! are not recorded, so events inside it don't inherit them. Fields that
+//! events of every level need belong on spans at the lowest level in use.
 
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Level, Subscriber};
@@ -18,8 +22,8 @@ use super::fields::Fields;
 use super::handle::OutputHandle;
 use crate::config::{LogFormat, LogLevel};
 
-/// Writes every event it sees to the output, without waiting: own events
-/// bypass the in-flight bound that child records wait for.
+/// A layer that writes every event passed to it to the output without
+/// waiting, because own events bypass the in-flight bound of child records.
 #[derive(Debug)]
 pub(crate) struct OwnEvents {
     output: OutputHandle,

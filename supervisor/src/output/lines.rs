@@ -1,6 +1,6 @@
 //! Splitting a child's byte stream into lines, and cutting long lines.
 //!
-//! A line ends at `\n`; a `\r` right before it is dropped, and a last line
+//! A line ends at `\n`, and a `\r` right before it is dropped. A last line
 //! without `\n` is ended by end of file. A line longer than the cap is cut
 //! into parts of at most the cap. Every part of a cut line is numbered from
 //! 1, so a reader can join them again, and none of its bytes are dropped:
@@ -25,7 +25,8 @@ pub(crate) struct LineSplitter {
     max_line_bytes: usize,
     /// Start of the current line, received without its `\n` yet.
     pending: Vec<u8>,
-    /// Parts of the current line already emitted; 0 while it is not cut.
+    /// Number of parts of the current line already emitted, or 0 while it is
+    /// not cut.
     parts: u64,
 }
 
@@ -43,7 +44,7 @@ impl LineSplitter {
     /// Passes every line completed by `chunk` to `emit`, and every part of
     /// the unfinished line that is already known to be too long.
     ///
-    /// Complete lines are passed straight from `chunk`; only the unfinished
+    /// Complete lines are passed straight from `chunk`. Only the unfinished
     /// tail is copied and kept for the next call.
     pub(crate) fn push(&mut self, chunk: &[u8], emit: &mut impl FnMut(Piece<'_>)) {
         let max = self.max_line_bytes;
@@ -135,8 +136,8 @@ fn strip_cr(line: &[u8]) -> &[u8] {
 /// Every character and every invalid sequence starts with a byte that is
 /// not a continuation byte (`0b10xx_xxxx`), except a lone continuation byte,
 /// and spans at most 4 bytes. So the cut goes before the last such start
-/// byte among the 4 bytes ending at `max`; if all 4 are continuation bytes,
-/// the byte at `max` is a lone one and cutting right there is safe too.
+/// byte among the 4 bytes ending at `max`. If all 4 are continuation bytes,
+/// the byte at `max` is a lone one, and cutting right there is safe too.
 fn cut_point(line: &[u8], max: usize) -> usize {
     let is_start = |at: usize| {
         line.get(at)

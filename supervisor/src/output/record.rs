@@ -159,7 +159,8 @@ fn push_json_field(out: &mut Vec<u8>, key: &str, value: &str) {
     out.push(b'"');
 }
 
-/// Appends ` key=value`, quoting the value if it holds spaces or specials.
+/// Appends ` key=value`, quoting the value if it contains spaces or special
+/// characters.
 pub(crate) fn push_text_field(out: &mut Vec<u8>, key: &str, value: &str) {
     out.push(b' ');
     escape::text_str(key, false, out);
@@ -329,8 +330,8 @@ mod tests {
                 pieces.push((msg, record["part"].as_u64()));
             }
 
-            // A part is continued by the next record when that one holds the
-            // next part number; every other record ends a line.
+            // A part is continued by the next record when that one has the
+            // next part number. Every other record ends a line.
             let mut text = String::new();
             for (index, (msg, part)) in pieces.iter().enumerate() {
                 text.push_str(msg);

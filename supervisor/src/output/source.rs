@@ -1,4 +1,4 @@
-//! Where a captured line came from: the process instance and the stream.
+//! The origin of a captured line: the process instance and the stream.
 
 use std::sync::Arc;
 
@@ -16,7 +16,7 @@ pub struct Source {
     /// Further fields written after `stream` in every record of this source,
     /// such as `("hook", "pre-start")` for hook output. Keys must not repeat
     /// the standard record keys (`time`, `level`, `msg`, `process`,
-    /// `instance_id`, `stream`, `truncated`, `part`), or the record holds
+    /// `instance_id`, `stream`, `truncated`, `part`), or the record contains
     /// that key twice.
     pub extra: Vec<(&'static str, String)>,
 }

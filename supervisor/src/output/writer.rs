@@ -20,7 +20,7 @@ use tokio::sync::{oneshot, Semaphore};
 /// Batches below this size are gathered with others into one write.
 const GATHER_BYTES: usize = 64 * 1024;
 
-/// Where the writer thread writes records.
+/// Destination of the writer thread's records.
 pub enum OutputTarget {
     /// File descriptor 1. Nothing else in the process may write to it, or
     /// its writes can land inside a record.
@@ -49,7 +49,7 @@ impl std::fmt::Debug for OutputTarget {
 pub(crate) enum Message {
     /// Whole records, and the in-flight permits to release once written.
     Records { bytes: Vec<u8>, permits: u32 },
-    /// Write everything received before, flush, and stop.
+    /// A request to write everything received before, flush, and stop.
     Stop,
 }
 
@@ -114,7 +114,7 @@ impl Writer {
         self.in_flight.close();
     }
 
-    /// Handles one message and returns whether it asks to stop.
+    /// Handles one message and returns whether it was a stop request.
     fn handle(&mut self, message: Message) -> bool {
         let (bytes, permits) = match message {
             Message::Records { bytes, permits } => (bytes, permits as usize),
@@ -178,7 +178,7 @@ impl Writer {
     }
 }
 
-/// Returns whether `error` means nobody will ever read the target again.
+/// Returns whether `error` means the target can never be written again.
 fn is_closed(error: &io::Error) -> bool {
     error.kind() == io::ErrorKind::BrokenPipe || error.raw_os_error() == Some(libc::EBADF)
 }
