@@ -16,13 +16,52 @@
 //!   fills and the child blocks in `write(2)`: output is slowed, never
 //!   dropped.
 //! - [`Output::layer`] is a `tracing` layer for phpeek-pm's own events,
-//!   filtered by the configured [`LogLevel`]. Its records skip the bound, so
-//!   logging never blocks. There are few of them.
+//!   filtered by the configured [`LogLevel`]. Its records skip the bound
+//!   and go over an unbounded channel, so emitting an event never waits for
+//!   the writer. There are few of them.
 //! - [`Output::shutdown`] writes everything queued and stops the thread.
 //!
 //! If stdout is closed (`EPIPE`), the writer keeps receiving and discarding
 //! records, so children never block on a reader that is gone. This relies
 //! on `SIGPIPE` being ignored, as the Rust runtime does at start.
+//!
+//! # Example
+//!
+//! ```no_run
+//! use std::process::{Command, Stdio};
+//!
+//! use phpeek::config::LogLevel;
+//! use phpeek::output::{Output, OutputSettings, Source, Stream};
+//! use tracing_subscriber::layer::SubscriberExt as _;
+//! use tracing_subscriber::util::SubscriberInitExt as _;
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let output = Output::start(OutputSettings::default())?;
+//! tracing_subscriber::registry().with(output.layer(LogLevel::Info)).init();
+//!
+//! let mut child = Command::new("php-fpm")
+//!     .stdout(Stdio::piped())
+//!     .stderr(Stdio::piped())
+//!     .spawn()?;
+//! let source = Source::new("php-fpm", "php-fpm-0");
+//! let handle = output.handle();
+//! let mut captures = Vec::new();
+//! if let Some(stdout) = child.stdout.take() {
+//!     captures.push(handle.capture(source.clone(), Stream::Stdout, stdout.into()));
+//! }
+//! if let Some(stderr) = child.stderr.take() {
+//!     captures.push(handle.capture(source, Stream::Stderr, stderr.into()));
+//! }
+//!
+//! // At shutdown, once the children have exited: let every capture reach
+//! // end of file, then write what is queued.
+//! for capture in captures {
+//!     capture.await?;
+//! }
+//! output.shutdown().await;
+//! # Ok(())
+//! # }
+//! ```
 
 mod capture;
 mod clock;

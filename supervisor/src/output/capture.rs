@@ -31,13 +31,16 @@ impl OutputHandle {
     /// Lines from stdout are recorded at INFO and lines from stderr at WARN.
     /// They are never filtered by the configured log level. The pipe is set
     /// to non-blocking mode. Read errors end the capture like end of file,
-    /// after an own WARN event.
+    /// after an own WARN event. A record's time is when its bytes were read,
+    /// so lines read together share a timestamp.
     ///
     /// While the writer is behind by more than the in-flight bound, the task
     /// stops reading, so the child blocks once its pipe is full and no line
     /// is dropped. Awaiting the returned handle waits until every record of
     /// this pipe is queued, which [`Output::shutdown`](super::Output::shutdown)
-    /// then writes. Aborting the task drops the unfinished line and closes
+    /// then writes. End of file comes only once every process holding the
+    /// write end has closed it, which includes children of the child that
+    /// inherited it. Aborting the task drops the unfinished line and closes
     /// the pipe. The task also ends, closing the pipe, once the output has
     /// shut down.
     ///

@@ -87,10 +87,12 @@ impl LineSplitter {
 
         loop {
             let rest = &self.pending[start..];
+            if rest.len() <= max {
+                break;
+            }
             // One byte over the cap may still be a `\r` that the next `\n`
             // removes, leaving a line that fits.
-            let may_fit = rest.len() == max + 1 && rest.last() == Some(&b'\r');
-            if rest.len() <= max || may_fit {
+            if rest.len() - 1 == max && rest.last() == Some(&b'\r') {
                 break;
             }
 
