@@ -100,7 +100,8 @@ impl HookRunner {
             working_dir: hook.working_dir.clone(),
             user: hook.user.clone(),
         };
-        let source = Source::hook(process.unwrap_or(&hook.name), &hook.name, stage.as_str());
+        let source = Source::new(process.unwrap_or(&hook.name), hook.name.as_str())
+            .with_field("hook", stage.as_str());
         let attempts = hook.retry.saturating_add(1);
         let mut reason = String::new();
 

@@ -16,6 +16,9 @@ use cli::{Cli, Command, DEFAULT_CONFIG_PATH};
 /// The configuration used when no config file exists.
 const BUILT_IN_CONFIG: &str = include_str!("../../templates/phpeek-pm.default.yaml");
 
+/// Longest wait at exit for child pipes to reach end of file.
+const CAPTURE_DRAIN_LIMIT: std::time::Duration = std::time::Duration::from_secs(2);
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let source = ConfigSource::resolve(cli.config);
@@ -76,11 +79,13 @@ fn serve(source: &ConfigSource) -> ExitCode {
 
 async fn run(loaded: Loaded) -> phpeek::ExitCode {
     let global = &loaded.config.global;
-    let output = Output::start(OutputSettings {
-        format: global.log_format,
-        max_line_bytes: global.log_max_line_bytes,
-        ..OutputSettings::default()
-    });
+    let output = match Output::start(OutputSettings::from_config(global)) {
+        Ok(output) => output,
+        Err(error) => {
+            eprintln!("phpeek-pm: {error}");
+            return phpeek::ExitCode::StartFailed;
+        }
+    };
     let subscriber = tracing_subscriber::registry().with(output.layer(global.log_level));
     // Only fails when a subscriber is already set, which main never does.
     let _ = tracing::subscriber::set_global_default(subscriber);
@@ -95,6 +100,7 @@ async fn run(loaded: Loaded) -> phpeek::ExitCode {
             phpeek::ExitCode::StartFailed
         }
     };
+    output.handle().wait_for_captures(CAPTURE_DRAIN_LIMIT).await;
     output.shutdown().await;
     code
 }

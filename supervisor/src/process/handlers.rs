@@ -51,7 +51,7 @@ impl Task {
         };
         match spawn(&self.shared.reaper, spec) {
             Ok(child) => {
-                let source = Source::new(&self.name, &id);
+                let source = Source::new(std::sync::Arc::clone(&self.name), std::sync::Arc::clone(&id));
                 self.shared.output.capture(source.clone(), Stream::Stdout, child.stdout);
                 self.shared.output.capture(source, Stream::Stderr, child.stderr);
                 let exits = self.exits.clone();

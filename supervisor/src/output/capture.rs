@@ -1,0 +1,392 @@
+//! Capturing a child's stdout or stderr pipe as records.
+
+use std::io::{self, ErrorKind};
+use std::os::fd::OwnedFd;
+use std::time::SystemTime;
+
+use tokio::io::AsyncReadExt;
+use tokio::net::unix::pipe;
+use tokio::task::JoinHandle;
+
+use super::handle::OutputHandle;
+use super::record::ChildRecords;
+use super::source::{Source, Stream};
+
+/// Maximum bytes requested in one read of a child's pipe, the default
+/// capacity of a Linux pipe.
+const READ_BYTES: usize = 64 * 1024;
+
+/// Size at which a batch of records is sent to the writer.
+const BATCH_BYTES: usize = 128 * 1024;
+
+/// Input formatted between checks of the batch size. Empty lines format to
+/// about 100 times their size, so a batch overshoots by at most about
+/// 450 KiB.
+const SLICE_BYTES: usize = 4 * 1024;
+
+impl OutputHandle {
+    /// Spawns a task that reads `pipe`, the read end of a child's stdout or
+    /// stderr, and writes each line as a record until end of file.
+    ///
+    /// Lines from stdout are recorded at INFO and lines from stderr at WARN.
+    /// They are never filtered by the configured log level. The pipe is set
+    /// to non-blocking mode. Read errors end the capture like end of file,
+    /// after an own WARN event. A record's time is when its bytes were read,
+    /// so lines read together share a timestamp.
+    ///
+    /// While the writer is behind by more than the in-flight bound, the task
+    /// stops reading, so the child blocks once its pipe is full and no line
+    /// is dropped. Awaiting the returned handle waits until every record of
+    /// this pipe is queued, which [`Output::shutdown`](super::Output::shutdown)
+    /// then writes. End of file comes only once every process holding the
+    /// write end has closed it, which includes children of the child that
+    /// inherited it. Aborting the task drops the unfinished line and closes
+    /// the pipe. The task also ends, closing the pipe, once the output has
+    /// shut down.
+    ///
+    /// # Panics
+    ///
+    /// Panics if called outside a Tokio runtime with I/O enabled.
+    pub fn capture(&self, source: Source, stream: Stream, pipe: OwnedFd) -> JoinHandle<()> {
+        let records = ChildRecords::new(self.format(), self.max_line_bytes(), &source, stream);
+        let capture = Capture {
+            output: self.clone(),
+            source,
+            stream,
+            records,
+        };
+
+        // The receiver is made here, not in the task, so the runtime check
+        // happens in the caller, as documented.
+        let receiver = pipe::Receiver::from_owned_fd(pipe);
+        let guard = self.track_capture();
+        tokio::spawn(async move {
+            capture.run(receiver).await;
+            drop(guard);
+        })
+    }
+}
+
+/// The state of one running capture.
+struct Capture {
+    output: OutputHandle,
+    source: Source,
+    stream: Stream,
+    records: ChildRecords,
+}
+
+impl Capture {
+    async fn run(mut self, receiver: io::Result<pipe::Receiver>) {
+        let mut receiver = match receiver {
+            Ok(receiver) => receiver,
+            Err(error) => {
+                tracing::warn!(
+                    process = &*self.source.process,
+                    instance_id = &*self.source.instance_id,
+                    stream = self.stream.as_str(),
+                    error = %error,
+                    "child output is not a readable pipe; not captured"
+                );
+                return;
+            }
+        };
+
+        let mut chunk = vec![0; READ_BYTES];
+        loop {
+            let read = match receiver.read(&mut chunk).await {
+                Ok(0) => break,
+                Ok(read) => read,
+                Err(error) if error.kind() == ErrorKind::Interrupted => continue,
+                Err(error) => {
+                    tracing::warn!(
+                        process = &*self.source.process,
+                        instance_id = &*self.source.instance_id,
+                        stream = self.stream.as_str(),
+                        error = %error,
+                        "reading child output failed; capture ended"
+                    );
+                    break;
+                }
+            };
+
+            if !self.send_records(&chunk[..read]).await {
+                return;
+            }
+        }
+
+        let mut batch = Vec::new();
+        self.records.finish(SystemTime::now(), &mut batch);
+        self.output.send_bounded(batch).await;
+    }
+
+    /// Formats the records of `chunk` and sends them in batches of about
+    /// [`BATCH_BYTES`]. Returns false if the output has stopped.
+    ///
+    /// The chunk is formatted a slice at a time so a batch never grows much
+    /// past `BATCH_BYTES`, even when tiny lines make records many times
+    /// larger than their input.
+    async fn send_records(&mut self, chunk: &[u8]) -> bool {
+        let now = SystemTime::now();
+        // Records of short lines take about twice the bytes of the input.
+        let mut batch = Vec::with_capacity((2 * chunk.len()).min(BATCH_BYTES));
+
+        for slice in chunk.chunks(SLICE_BYTES) {
+            self.records.push(slice, now, &mut batch);
+            if batch.len() >= BATCH_BYTES {
+                let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH_BYTES));
+                if !self.output.send_bounded(full).await {
+                    return false;
+                }
+            }
+        }
+        self.output.send_bounded(batch).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fs::File;
+    use std::io::Write as _;
+    use std::process::{Command, Stdio};
+    use std::thread;
+
+    use serde_json::Value;
+
+    use super::*;
+    use crate::config::{LogFormat, LogLevel};
+    use crate::output::testing::{parse_lines, pipe, FileOutput};
+
+    /// Runs `script` in `sh`, captures its stdout, and returns the records.
+    async fn capture_script(script: &str, max_line_bytes: usize) -> Vec<Value> {
+        let output = FileOutput::start(LogFormat::Json, max_line_bytes);
+        let mut child = Command::new("sh")
+            .args(["-c", script])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("spawn sh");
+        let stdout = child.stdout.take().expect("stdout is piped");
+
+        let source = Source::new("script", "script-0");
+        let handle = output.output.handle();
+        handle
+            .capture(source, Stream::Stdout, stdout.into())
+            .await
+            .expect("capture task");
+        child.wait().expect("wait for sh");
+
+        parse_lines(&output.finish().await)
+    }
+
+    fn messages(records: &[Value]) -> Vec<&str> {
+        records
+            .iter()
+            .map(|record| record["msg"].as_str().unwrap_or("<missing>"))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn seq_lines_arrive_once_in_order() {
+        let output = FileOutput::start(LogFormat::Json, 65536);
+        let mut child = Command::new("seq")
+            .args(["1", "100000"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("spawn seq");
+        let stdout = child.stdout.take().expect("stdout is piped");
+
+        let source = Source::new("counter", "counter-0");
+        let handle = output.output.handle();
+        handle
+            .capture(source, Stream::Stdout, stdout.into())
+            .await
+            .expect("capture task");
+        child.wait().expect("wait for seq");
+        let records = parse_lines(&output.finish().await);
+
+        assert_eq!(records.len(), 100_000);
+        for (index, record) in records.iter().enumerate() {
+            let expected = (index + 1).to_string();
+            assert_eq!(record["msg"], expected.as_str(), "record {index}");
+            assert_eq!(record["level"], "INFO", "record {index}");
+            assert_eq!(record["process"], "counter", "record {index}");
+            assert_eq!(record["instance_id"], "counter-0", "record {index}");
+            assert_eq!(record["stream"], "stdout", "record {index}");
+            assert!(record["time"].as_str().is_some_and(|time| time.len() == 24));
+            assert_eq!(record.as_object().map(|object| object.len()), Some(6));
+        }
+    }
+
+    #[tokio::test]
+    async fn last_line_without_newline_arrives() {
+        let records = capture_script("printf 'first\\nlast'", 65536).await;
+
+        assert_eq!(messages(&records), ["first", "last"]);
+    }
+
+    #[tokio::test]
+    async fn invalid_utf8_is_replaced_and_kept() {
+        let records = capture_script("printf 'a\\377b\\300\\n\\376\\n'", 65536).await;
+
+        assert_eq!(messages(&records), ["a\u{FFFD}b\u{FFFD}", "\u{FFFD}"]);
+    }
+
+    #[tokio::test]
+    async fn crlf_loses_cr() {
+        let records = capture_script("printf 'a\\r\\nb\\r\\r\\n'", 65536).await;
+
+        assert_eq!(messages(&records), ["a", "b\r"]);
+    }
+
+    #[tokio::test]
+    async fn empty_lines_are_records() {
+        let records = capture_script("printf '\\n\\nx\\n\\n'", 65536).await;
+
+        assert_eq!(messages(&records), ["", "", "x", ""]);
+    }
+
+    #[tokio::test]
+    async fn stderr_lines_are_warn() {
+        let output = FileOutput::start(LogFormat::Json, 65536);
+        let mut child = Command::new("sh")
+            .args(["-c", "echo broken >&2"])
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn sh");
+        let stderr = child.stderr.take().expect("stderr is piped");
+
+        let source = Source::new("worker", "worker-1").with_field("hook", "pre-start");
+        let handle = output.output.handle();
+        handle
+            .capture(source, Stream::Stderr, stderr.into())
+            .await
+            .expect("capture task");
+        child.wait().expect("wait for sh");
+        let records = parse_lines(&output.finish().await);
+
+        assert_eq!(records.len(), 1);
+        assert_eq!(records[0]["msg"], "broken");
+        assert_eq!(records[0]["level"], "WARN");
+        assert_eq!(records[0]["stream"], "stderr");
+        assert_eq!(records[0]["hook"], "pre-start");
+    }
+
+    #[tokio::test]
+    async fn mib_line_is_cut_into_consecutive_parts() {
+        let output = FileOutput::start(LogFormat::Json, 65536);
+        let (read_end, write_end) = pipe();
+        // Two- and three-byte characters put some cuts inside a character.
+        let line = "0123456789abcdé€".repeat(1024 * 1024 / 19);
+        let writer = thread::spawn({
+            let line = line.clone();
+            move || File::from(write_end).write_all(format!("{line}\nnext\n").as_bytes())
+        });
+
+        let source = Source::new("big", "big-0");
+        let handle = output.output.handle();
+        handle
+            .capture(source, Stream::Stdout, read_end)
+            .await
+            .expect("capture task");
+        writer.join().expect("writer thread").expect("write line");
+        let records = parse_lines(&output.finish().await);
+
+        let (last, parts) = records.split_last().expect("records");
+        assert_eq!(last["msg"], "next");
+        assert!(last.get("truncated").is_none());
+        assert_eq!(parts.len(), line.len().div_ceil(65536));
+        let mut joined = String::new();
+        for (index, part) in parts.iter().enumerate() {
+            let msg = part["msg"].as_str().expect("msg is a string");
+            assert!(msg.len() <= 65536, "part {index} has {} bytes", msg.len());
+            assert_eq!(part["truncated"], true, "part {index}");
+            assert_eq!(part["part"], index + 1, "part {index}");
+            joined.push_str(msg);
+        }
+        assert_eq!(joined, line);
+    }
+
+    #[tokio::test]
+    async fn concurrent_producers_never_mix_lines() {
+        const PRODUCERS: usize = 8;
+        const LINES: usize = 300;
+        const LINE_BYTES: usize = 10 * 1024;
+
+        let output = FileOutput::start(LogFormat::Json, 65536);
+        let handle = output.output.handle();
+        let mut captures = Vec::new();
+        let mut writers = Vec::new();
+        for producer in 0..PRODUCERS {
+            let (read_end, write_end) = pipe();
+            let source = Source::new("producer", format!("producer-{producer}"));
+            captures.push(handle.capture(source, Stream::Stdout, read_end));
+            writers.push(thread::spawn(move || {
+                let mut pipe = File::from(write_end);
+                for number in 0..LINES {
+                    let marker = char::from(b'a' + producer as u8).to_string();
+                    let head = format!("{producer}:{number:05}:");
+                    let line = head.clone() + &marker.repeat(LINE_BYTES - head.len()) + "\n";
+                    pipe.write_all(line.as_bytes())?;
+                }
+                std::io::Result::Ok(())
+            }));
+        }
+        for capture in captures {
+            capture.await.expect("capture task");
+        }
+        for writer in writers {
+            writer.join().expect("writer thread").expect("write lines");
+        }
+        let records = parse_lines(&output.finish().await);
+
+        assert_eq!(records.len(), PRODUCERS * LINES);
+        let mut next_number = [0; PRODUCERS];
+        for record in &records {
+            let msg = record["msg"].as_str().expect("msg is a string");
+            let mut fields = msg.splitn(3, ':');
+            let producer: usize = fields.next().and_then(|id| id.parse().ok()).expect("id");
+            let number: usize = fields.next().and_then(|n| n.parse().ok()).expect("number");
+            let filler = fields.next().expect("filler");
+            let marker = char::from(b'a' + producer as u8);
+
+            assert_eq!(msg.len(), LINE_BYTES, "line {producer}:{number}");
+            assert!(
+                filler.chars().all(|c| c == marker),
+                "line {producer}:{number}"
+            );
+            assert_eq!(record["instance_id"], format!("producer-{producer}"));
+            assert_eq!(
+                number, next_number[producer],
+                "producer {producer} out of order"
+            );
+            next_number[producer] += 1;
+        }
+    }
+
+    #[tokio::test]
+    async fn non_pipe_is_reported_not_captured() {
+        use tracing_subscriber::layer::SubscriberExt as _;
+
+        let output = FileOutput::start(LogFormat::Json, 65536);
+        let layer = output.output.layer(LogLevel::Info);
+        // The runtime of this test has one thread, so the capture task also
+        // runs with this default subscriber.
+        let _default = tracing::subscriber::set_default(tracing_subscriber::registry().with(layer));
+        let file = tempfile::tempfile().expect("temporary file");
+
+        let source = Source::new("odd", "odd-0");
+        let handle = output.output.handle();
+        handle
+            .capture(source, Stream::Stdout, file.into())
+            .await
+            .expect("capture task");
+        let records = parse_lines(&output.finish().await);
+
+        assert_eq!(records.len(), 1);
+        assert_eq!(records[0]["level"], "WARN");
+        assert_eq!(
+            records[0]["msg"],
+            "child output is not a readable pipe; not captured"
+        );
+        assert_eq!(records[0]["instance_id"], "odd-0");
+    }
+}
