@@ -102,8 +102,8 @@ impl OutputHandle {
     /// a process outside phpeek-pm's control still holds a pipe open.
     pub async fn wait_for_captures(&self, limit: std::time::Duration) -> bool {
         let mut active = self.shared.active_captures.subscribe();
-        let idle = active.wait_for(|count| *count == 0);
-        matches!(tokio::time::timeout(limit, idle).await, Ok(Ok(_)))
+        let idle = tokio::time::timeout(limit, active.wait_for(|count| *count == 0)).await;
+        matches!(idle, Ok(Ok(_)))
     }
 
     /// Counts a capture as running until the returned guard is dropped.
