@@ -1,1 +1,3 @@
+//! `phpeek-pm`: the process manager binary.
+
 fn main() {}
