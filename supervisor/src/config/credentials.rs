@@ -33,21 +33,20 @@ pub(crate) fn resolve(
         return None;
     }
 
-    let user = match (&user_text, user_field) {
-        (Some(text), Some(field)) => Some(resolve_user(decoder, field, text)?),
-        _ => None,
-    };
-    let group = match (&group_text, group_field) {
-        (Some(text), Some(field)) => Some(resolve_group(decoder, field, text)?),
-        _ => None,
-    };
+    let user = user_text
+        .zip(user_field)
+        .map(|(text, field)| resolve_user(decoder, field, &text));
+    let group = group_text
+        .zip(group_field)
+        .map(|(text, field)| resolve_group(decoder, field, &text));
 
+    // Both lookups ran before either failure returns, so both are reported.
     let mut credentials = match user {
-        Some(credentials) => credentials,
+        Some(resolved) => resolved?,
         None => current_user(),
     };
-    if let Some(gid) = group {
-        credentials.gid = gid;
+    if let Some(resolved) = group {
+        credentials.gid = resolved?;
     }
     Some(credentials)
 }
@@ -133,7 +132,7 @@ fn resolve_group(decoder: &mut Decoder<'_>, field: &Field<'_>, text: &str) -> Op
     }
 }
 
-/// The supervisor's own account, for a `group` set without a `user`.
+/// Returns the supervisor's own account, for a `group` set without a `user`.
 fn current_user() -> Credentials {
     let uid = Uid::current();
     let account = User::from_uid(uid).ok().flatten();

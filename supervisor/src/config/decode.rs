@@ -82,7 +82,7 @@ pub(crate) fn decode(root: &Node, decoder: &mut Decoder<'_>) -> Option<Draft> {
     })
 }
 
-/// The `global` section with every key at its default.
+/// Returns the `global` section with every key at its default.
 fn default_global() -> Global {
     Global {
         shutdown_timeout: Duration::from_secs(30),
@@ -117,17 +117,28 @@ fn decode_global(decoder: &mut Decoder<'_>, field: &Field<'_>) -> Global {
         ("continue", FatalAction::Continue),
     ];
 
-    let (d, f) = (&mut *decoder, &mut fields);
-    let shutdown_timeout = d.read(f, "shutdown_timeout", Decoder::positive_duration);
-    let log_level = d.read(f, "log_level", |d, f| d.choice(f, "log level", &levels));
-    let log_format = d.read(f, "log_format", |d, f| d.choice(f, "log format", &formats));
-    let log_max_line_bytes = d.read(f, "log_max_line_bytes", positive_size);
-    let restart_policy = d.read(f, "restart_policy", restart_policy);
-    let max_restart_attempts = d.read(f, "max_restart_attempts", |d, f| d.count(f, 0));
-    let restart_reset_after = d.read(f, "restart_reset_after", Decoder::duration);
-    let dependency_timeout = d.read(f, "dependency_timeout", Decoder::positive_duration);
-    let on_fatal = d.read(f, "on_fatal", |d, f| {
-        d.choice(f, "fatal action", &fatal_actions)
+    let shutdown_timeout =
+        decoder.read(&mut fields, "shutdown_timeout", Decoder::positive_duration);
+    let log_level = decoder.read(&mut fields, "log_level", |decoder, field| {
+        decoder.choice(field, "log level", &levels)
+    });
+    let log_format = decoder.read(&mut fields, "log_format", |decoder, field| {
+        decoder.choice(field, "log format", &formats)
+    });
+    let log_max_line_bytes = decoder.read(&mut fields, "log_max_line_bytes", positive_size);
+    let restart_policy = decoder.read(&mut fields, "restart_policy", restart_policy);
+    let max_restart_attempts =
+        decoder.read(&mut fields, "max_restart_attempts", |decoder, field| {
+            decoder.count(field, 0)
+        });
+    let restart_reset_after = decoder.read(&mut fields, "restart_reset_after", Decoder::duration);
+    let dependency_timeout = decoder.read(
+        &mut fields,
+        "dependency_timeout",
+        Decoder::positive_duration,
+    );
+    let on_fatal = decoder.read(&mut fields, "on_fatal", |decoder, field| {
+        decoder.choice(field, "fatal action", &fatal_actions)
     });
 
     set(&mut global.shutdown_timeout, shutdown_timeout);
@@ -158,12 +169,12 @@ fn decode_backoff(decoder: &mut Decoder<'_>, fields: &mut Fields<'_>, global: &m
     let initial_field = fields.get("restart_backoff_initial");
     let initial = initial_field
         .as_ref()
-        .and_then(|f| decoder.positive_duration(f));
+        .and_then(|field| decoder.positive_duration(field));
     set(&mut global.restart_backoff_initial, initial);
     let max_field = fields.get("restart_backoff_max");
     let max = max_field
         .as_ref()
-        .and_then(|f| decoder.positive_duration(f));
+        .and_then(|field| decoder.positive_duration(field));
     set(&mut global.restart_backoff_max, max);
 
     if global.restart_backoff_max < global.restart_backoff_initial {
@@ -246,7 +257,9 @@ pub(crate) fn decode_hook(
     let mut fields = decoder.fields(field.node, &field.path)?;
 
     let name_field = fields.get("name");
-    let name = name_field.as_ref().and_then(|f| decoder.nonempty_text(f));
+    let name = name_field
+        .as_ref()
+        .and_then(|field| decoder.nonempty_text(field));
     let command = match fields.get("command") {
         Some(command) => decoder.command(&command),
         None => {
@@ -272,22 +285,23 @@ pub(crate) fn decode_hook(
         working_dir: None,
         user: None,
     };
-    let f = &mut fields;
     set(
         &mut hook.timeout,
-        decoder.read(f, "timeout", Decoder::positive_duration),
+        decoder.read(&mut fields, "timeout", Decoder::positive_duration),
     );
     set(
         &mut hook.retry,
-        decoder.read(f, "retry", |d, f| d.count(f, 0)),
+        decoder.read(&mut fields, "retry", |decoder, field| {
+            decoder.count(field, 0)
+        }),
     );
     set(
         &mut hook.retry_delay,
-        decoder.read(f, "retry_delay", Decoder::duration),
+        decoder.read(&mut fields, "retry_delay", Decoder::duration),
     );
     set(
         &mut hook.continue_on_error,
-        decoder.read(f, "continue_on_error", Decoder::bool),
+        decoder.read(&mut fields, "continue_on_error", Decoder::bool),
     );
     if let Some(env) = fields.get("env") {
         hook.env = decoder.env_map(&env);

@@ -269,14 +269,14 @@ impl<'e> Decoder<'e> {
         self.parse(field, values::parse_signal)
     }
 
-    /// Reads one of a fixed set of names; `what` names the setting in the message.
+    /// Reads one of a fixed set of names. `setting` names the setting in messages.
     pub(crate) fn choice<T: Copy + PartialEq>(
         &mut self,
         field: &Field<'_>,
-        what: &str,
+        setting: &str,
         choices: &[(&str, T)],
     ) -> Option<T> {
-        self.parse(field, |text| values::parse_choice(text, what, choices))
+        self.parse(field, |text| values::parse_choice(text, setting, choices))
     }
 
     /// Reads a list of single values as text.

@@ -23,12 +23,11 @@ const PROBE_KINDS: &[(&str, ProbeKind)] = &[
 /// Decodes a health check. Returns none when it has errors.
 pub(crate) fn decode(decoder: &mut Decoder<'_>, field: &Field<'_>) -> Option<HealthCheck> {
     let mut fields = decoder.fields(field.node, &field.path)?;
-    let f = &mut fields;
 
-    let kind_field = f.get("type");
+    let kind_field = fields.get("type");
     let kind = kind_field
         .as_ref()
-        .and_then(|k| decoder.choice(k, "health check type", PROBE_KINDS));
+        .and_then(|kind| decoder.choice(kind, "health check type", PROBE_KINDS));
     if kind_field.is_none() {
         let hint = "set `type` to tcp, http or exec";
         let message = "health check has no `type`".to_owned();
@@ -36,10 +35,10 @@ pub(crate) fn decode(decoder: &mut Decoder<'_>, field: &Field<'_>) -> Option<Hea
             .error_at(&field.node.origin, &field.path, message)
             .set_hint(hint);
     }
-    let address = f.get("address");
-    let url = f.get("url");
-    let command = f.get("command");
-    let expected_status = f.get("expected_status");
+    let address = fields.get("address");
+    let url = fields.get("url");
+    let command = fields.get("command");
+    let expected_status = fields.get("expected_status");
 
     let mut check = HealthCheck {
         probe: Probe::Exec {
@@ -53,23 +52,27 @@ pub(crate) fn decode(decoder: &mut Decoder<'_>, field: &Field<'_>) -> Option<Hea
     };
     set(
         &mut check.initial_delay,
-        decoder.read(f, "initial_delay", Decoder::duration),
+        decoder.read(&mut fields, "initial_delay", Decoder::duration),
     );
     set(
         &mut check.period,
-        decoder.read(f, "period", Decoder::positive_duration),
+        decoder.read(&mut fields, "period", Decoder::positive_duration),
     );
     set(
         &mut check.timeout,
-        decoder.read(f, "timeout", Decoder::positive_duration),
+        decoder.read(&mut fields, "timeout", Decoder::positive_duration),
     );
     set(
         &mut check.failure_threshold,
-        decoder.read(f, "failure_threshold", |d, f| d.count(f, 1)),
+        decoder.read(&mut fields, "failure_threshold", |decoder, field| {
+            decoder.count(field, 1)
+        }),
     );
     set(
         &mut check.success_threshold,
-        decoder.read(f, "success_threshold", |d, f| d.count(f, 1)),
+        decoder.read(&mut fields, "success_threshold", |decoder, field| {
+            decoder.count(field, 1)
+        }),
     );
     fields.finish(decoder, &["mode"]);
 
@@ -282,7 +285,122 @@ pub(crate) fn check_host_port(address: &str) -> Result<(), Invalid> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::testing::{config, errors, loaded, only_error, position};
     use super::*;
+
+    /// Builds a file with a process `web` whose `health_check` is `body`, indented by six.
+    fn with_check(body: &str) -> String {
+        format!("processes:\n  web:\n    command: [a]\n    health_check:\n{body}")
+    }
+
+    fn check(body: &str) -> Option<HealthCheck> {
+        config(&with_check(body)).processes.remove(0).health_check
+    }
+
+    #[test]
+    fn tcp_check_reads_address_and_defaults() {
+        let check = check("      type: tcp\n      address: 127.0.0.1:${FPM_PORT}\n");
+        let check = check.unwrap_or_else(|| panic!("no health check"));
+
+        assert_eq!(
+            check.probe,
+            Probe::Tcp {
+                address: "127.0.0.1:9000".to_owned()
+            }
+        );
+        assert_eq!(check.initial_delay, Duration::ZERO);
+        assert_eq!(check.period, Duration::from_secs(10));
+        assert_eq!(check.timeout, Duration::from_secs(3));
+        assert_eq!(check.failure_threshold, 3);
+        assert_eq!(check.success_threshold, 1);
+    }
+
+    #[test]
+    fn http_check_reads_url_and_status() {
+        let body = "      type: http\n      url: http://localhost:8080/up\n      \
+                    expected_status: 204\n      period: 30\n      timeout: 500ms\n";
+        let check = check(body).unwrap_or_else(|| panic!("no health check"));
+        let expected = Probe::Http {
+            url: "http://localhost:8080/up".to_owned(),
+            authority: "localhost:8080".to_owned(),
+            path: "/up".to_owned(),
+            expected_status: 204,
+        };
+
+        assert_eq!(check.probe, expected);
+        assert_eq!(check.period, Duration::from_secs(30));
+        assert_eq!(check.timeout, Duration::from_millis(500));
+    }
+
+    #[test]
+    fn exec_check_reads_command() {
+        let check = check("      type: exec\n      command: php-fpm-healthcheck -v\n");
+        let probe = check.map(|check| check.probe);
+
+        let command = vec!["php-fpm-healthcheck".to_owned(), "-v".to_owned()];
+        assert_eq!(probe, Some(Probe::Exec { command }));
+    }
+
+    #[test]
+    fn https_url_is_an_error_at_the_url() {
+        let error = only_error(&with_check("      type: http\n      url: https://x/\n"));
+
+        assert_eq!(error.path, "processes.web.health_check.url");
+        assert_eq!(position(&error), (Some(6), Some(12)));
+        assert!(error.hint.is_some_and(|hint| hint.contains("tcp check")));
+    }
+
+    #[test]
+    fn tcp_address_without_port_is_an_error() {
+        let error = only_error(&with_check("      type: tcp\n      address: localhost\n"));
+
+        assert_eq!(error.path, "processes.web.health_check.address");
+        assert_eq!(error.message, "`localhost` has no port");
+    }
+
+    #[test]
+    fn missing_type_and_missing_address_are_errors() {
+        let error = only_error(&with_check("      period: 5\n"));
+        assert_eq!(error.message, "health check has no `type`");
+        assert_eq!(position(&error), (Some(5), Some(7)));
+
+        let error = only_error(&with_check("      type: tcp\n"));
+        assert_eq!(error.message, "a tcp health check needs `address`");
+    }
+
+    #[test]
+    fn zero_thresholds_and_timings_are_all_reported() {
+        let body = "      type: exec\n      command: [true]\n      failure_threshold: 0\n      \
+                    success_threshold: 0\n      timeout: 0\n      period: 0s\n";
+        let errors = errors(&with_check(body));
+        let paths: Vec<&str> = errors.iter().map(|error| error.path.as_str()).collect();
+
+        assert_eq!(
+            paths,
+            [
+                "processes.web.health_check.failure_threshold",
+                "processes.web.health_check.success_threshold",
+                "processes.web.health_check.timeout",
+                "processes.web.health_check.period",
+            ]
+        );
+        assert_eq!(position(&errors[0]), (Some(7), Some(26)));
+        assert_eq!(
+            errors[0].hint.as_deref(),
+            Some("use a number of at least 1")
+        );
+    }
+
+    #[test]
+    fn keys_of_other_probe_types_are_warnings() {
+        let body = "      type: tcp\n      address: a:1\n      url: http://a/\n      mode: both\n";
+        let warnings = loaded(&with_check(body)).warnings;
+        let messages: Vec<&str> = warnings.iter().map(|w| w.message.as_str()).collect();
+
+        assert_eq!(messages.len(), 2);
+        assert_eq!(messages[0], "`url` has no effect on a tcp health check");
+        assert!(messages[1].starts_with("`mode` is accepted for compatibility"));
+    }
 
     fn parsed(url: &str) -> Option<(String, String)> {
         parse_http_url(url).ok()

@@ -1,8 +1,6 @@
 //! The YAML node tree that decoding works on: values that remember where they came from.
 
-use std::fmt;
-
-/// Where a node was written, so a problem can point at it.
+/// Location of a node, so a problem can point at it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Origin {
     /// A position in the configuration file, 1-based for humans.
@@ -26,7 +24,7 @@ impl Origin {
 /// One YAML value with its origin.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Node {
-    /// Where the value was written. An alias copies the origin of its anchor.
+    /// Location of the value. An alias copies the location of its anchor.
     pub(crate) origin: Origin,
     /// The value itself.
     pub(crate) value: Value,
@@ -58,7 +56,7 @@ pub(crate) struct Scalar {
 pub(crate) struct Entry {
     /// The key text. Keys are never substituted.
     pub(crate) key: String,
-    /// Where the key was written.
+    /// Location of the key.
     pub(crate) key_origin: Origin,
     /// The value.
     pub(crate) value: Node,
@@ -102,15 +100,6 @@ impl Node {
             Value::Scalar(_) => "a string",
             Value::Sequence(_) => "a list",
             Value::Mapping(_) => "a mapping",
-        }
-    }
-}
-
-impl fmt::Display for Origin {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Origin::File { line, column } => write!(f, "{line}:{column}"),
-            Origin::Env(name) => write!(f, "${name}"),
         }
     }
 }

@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use super::node::Origin;
 
-/// How serious a [`Problem`] is.
+/// Level of a [`Problem`]: an error stops loading and a warning does not.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
@@ -27,7 +27,7 @@ pub struct Problem {
     /// whole file or with a value set by an environment variable.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub line: Option<usize>,
-    /// Column of the offending node, starting at 1; none when `line` is none.
+    /// Column of the offending node, starting at 1. Absent whenever `line` is.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub column: Option<usize>,
     /// Environment variable that set the offending value, when it didn't come
@@ -37,9 +37,9 @@ pub struct Problem {
     /// Dotted key path of the value, like `processes.nginx.health_check.period`.
     /// Empty for the file as a whole.
     pub path: String,
-    /// What is wrong.
+    /// Description of the problem.
     pub message: String,
-    /// What to do about it, when there is something specific to suggest.
+    /// Suggested fix, when there is something specific to suggest.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hint: Option<String>,
 }

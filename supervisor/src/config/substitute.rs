@@ -43,7 +43,7 @@ impl Lookup for ProcessEnv {
     }
 }
 
-/// Why a value could not be substituted.
+/// Error from [`substitute()`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SubstituteError {
     /// `${NAME}` without a default names a variable that is not set.

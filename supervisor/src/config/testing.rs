@@ -7,7 +7,7 @@ use super::{load_str, Config, Loaded, Problem, Report};
 /// The file name problems carry in tests.
 pub(crate) const FILE: &str = "phpeek-pm.yaml";
 
-/// A fixed environment: `APP_ENV=production`, `FPM_PORT=9000`, `EMPTY=`.
+/// Returns a fixed environment: `APP_ENV=production`, `FPM_PORT=9000`, `EMPTY=`.
 pub(crate) fn env() -> HashMap<String, String> {
     [
         ("APP_ENV", "production"),

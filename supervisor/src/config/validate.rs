@@ -258,3 +258,160 @@ fn start_order(drafts: &[ProcessDraft], edges: &[Vec<Edge<'_>>]) -> Vec<usize> {
     }
     order
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::{config, errors, names, only_error, position};
+    use super::*;
+
+    #[test]
+    fn missing_dependency_suggests_close_name() {
+        let yaml = "processes:\n  php-fpm:\n    command: [php-fpm]\n  nginx:\n    \
+                    command: [nginx]\n    depends_on: [php-fmp]\n";
+        let error = only_error(yaml);
+
+        assert_eq!(error.path, "processes.nginx.depends_on");
+        assert_eq!(error.message, "process `php-fmp` is not defined");
+        assert_eq!(error.hint.as_deref(), Some("did you mean `php-fpm`?"));
+        assert_eq!(position(&error), (Some(6), Some(18)));
+        assert_eq!(
+            error.to_string(),
+            "phpeek-pm.yaml:6:18: processes.nginx.depends_on: process `php-fmp` is not defined \
+             (did you mean `php-fpm`?)"
+        );
+    }
+
+    #[test]
+    fn disabled_dependency_says_so() {
+        let yaml = "processes:\n  redis:\n    enabled: false\n    command: [redis]\n  \
+                    app:\n    command: [app]\n    depends_on:\n      redis: started\n";
+        let error = only_error(yaml);
+
+        assert_eq!(error.message, "process `redis` is disabled");
+        assert_eq!(position(&error), (Some(8), Some(7)));
+    }
+
+    #[test]
+    fn self_dependency_is_an_error() {
+        let error = only_error("processes:\n  app:\n    command: [app]\n    depends_on: [app]\n");
+
+        assert_eq!(error.message, "process `app` depends on itself");
+        assert_eq!(position(&error), (Some(4), Some(18)));
+    }
+
+    #[test]
+    fn repeated_dependency_is_an_error() {
+        let yaml = "processes:\n  a:\n    command: [a]\n  b:\n    command: [b]\n    \
+                    depends_on: [a, a]\n";
+        let error = only_error(yaml);
+
+        assert_eq!(error.message, "process `a` is listed twice");
+        assert_eq!(position(&error), (Some(6), Some(21)));
+    }
+
+    #[test]
+    fn cycle_is_reported_with_its_path() {
+        let yaml = "processes:\n  a:\n    command: [a]\n    depends_on: [b]\n  \
+                    b:\n    command: [b]\n    depends_on: [c]\n  \
+                    c:\n    command: [c]\n    depends_on: [a]\n";
+        let error = only_error(yaml);
+
+        assert_eq!(error.message, "dependency cycle: c -> a -> b -> c");
+        assert_eq!(error.path, "processes.c.depends_on");
+        assert_eq!(position(&error), (Some(10), Some(18)));
+    }
+
+    #[test]
+    fn disabled_processes_may_form_cycles() {
+        let yaml = "processes:\n  a:\n    command: [a]\n  b:\n    enabled: false\n    \
+                    command: [b]\n    depends_on: [b, missing]\n";
+
+        assert_eq!(names(&config(yaml)), ["a"]);
+    }
+
+    #[test]
+    fn awaiting_completion_of_longrun_is_an_error() {
+        let yaml = "processes:\n  web:\n    command: [web]\n  app:\n    command: [app]\n    \
+                    depends_on:\n      web: completed_successfully\n";
+        let error = only_error(yaml);
+
+        assert_eq!(
+            error.message,
+            "process `web` is a longrun, so it never completes successfully"
+        );
+        assert_eq!(position(&error), (Some(7), Some(7)));
+    }
+
+    #[test]
+    fn oneshot_dependency_defaults_to_completion() {
+        let yaml = "processes:\n  migrate:\n    type: oneshot\n    command: [m]\n  \
+                    web:\n    command: [web]\n  \
+                    app:\n    command: [app]\n    depends_on: [migrate, web]\n";
+        let config = config(yaml);
+        let app = config
+            .processes
+            .iter()
+            .find(|process| process.name == "app");
+        let conditions: Vec<DependencyCondition> = app
+            .map(|app| {
+                app.depends_on
+                    .iter()
+                    .map(|dependency| dependency.condition)
+                    .collect()
+            })
+            .unwrap_or_default();
+
+        assert_eq!(
+            conditions,
+            [
+                DependencyCondition::CompletedSuccessfully,
+                DependencyCondition::Healthy
+            ]
+        );
+    }
+
+    #[test]
+    fn no_enabled_process_is_an_error() {
+        let error = only_error("processes:\n  a:\n    enabled: no\n    command: [a]\n");
+        assert_eq!(error.message, "every process is disabled");
+        assert_eq!(position(&error), (Some(1), Some(1)));
+
+        let error = only_error("global:\n  log_level: info\n");
+        assert_eq!(error.message, "no process is defined");
+    }
+
+    #[test]
+    fn start_order_puts_dependencies_first_then_priority_then_name() {
+        let yaml = "processes:\n  \
+                    web:\n    command: [x]\n    depends_on: [app]\n  \
+                    app:\n    command: [x]\n    priority: 50\n    depends_on: [migrate]\n  \
+                    migrate:\n    type: oneshot\n    command: [x]\n    priority: 900\n  \
+                    zeta:\n    command: [x]\n    priority: 10\n  \
+                    beta:\n    command: [x]\n  \
+                    alpha:\n    command: [x]\n";
+
+        assert_eq!(
+            names(&config(yaml)),
+            ["zeta", "alpha", "beta", "migrate", "app", "web"]
+        );
+    }
+
+    #[test]
+    fn every_dependency_problem_is_reported() {
+        let yaml = "processes:\n  a:\n    command: [a]\n    depends_on: [a, nope, b]\n  \
+                    b:\n    command: [b]\n    depends_on: [a]\n";
+        let messages: Vec<String> = errors(yaml)
+            .into_iter()
+            .map(|error| error.message)
+            .collect();
+
+        assert_eq!(
+            messages,
+            [
+                "process `a` depends on itself",
+                "process `nope` is not defined",
+                "dependency cycle: b -> a -> b",
+            ]
+        );
+    }
+}

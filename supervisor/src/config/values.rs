@@ -1,8 +1,8 @@
 //! Interpreting scalar text as booleans, integers, durations, sizes, signals and choices.
 //!
-//! A YAML scalar is only text here; the field it belongs to decides its type,
-//! so `"30"` and `30` are the same duration and `yes` is a boolean only where
-//! a boolean is expected.
+//! A YAML scalar is only text here, and the field it belongs to decides its
+//! type. So `"30"` and `30` are the same duration, and `yes` is a boolean only
+//! where a boolean is expected.
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -11,14 +11,14 @@ use nix::sys::signal::Signal;
 
 use super::report::did_you_mean;
 
-/// Longest duration accepted, 100 years, so that adding any configured
+/// Maximum duration, 100 years, so that adding any configured
 /// duration to an `Instant` can't overflow.
 const MAX_DURATION: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
 
-/// Why a scalar can't be read as the type its field needs.
+/// Reason a scalar can't be read as the type its field needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Invalid {
-    /// What is wrong, naming the text.
+    /// Description of the problem, naming the text.
     pub(crate) message: String,
     /// How to write it instead.
     pub(crate) hint: Option<String>,
@@ -209,7 +209,7 @@ pub(crate) fn parse_signal(text: &str) -> Result<Signal, Invalid> {
 /// first spelling of each.
 pub(crate) fn parse_choice<T: Copy + PartialEq>(
     text: &str,
-    what: &str,
+    setting: &str,
     choices: &[(&str, T)],
 ) -> Result<T, Invalid> {
     let found = choices
@@ -227,7 +227,7 @@ pub(crate) fn parse_choice<T: Copy + PartialEq>(
     }
     let hint = did_you_mean(&text.to_ascii_lowercase(), canonical.iter().copied())
         .unwrap_or_else(|| format!("use one of: {}", canonical.join(", ")));
-    Err(Invalid::new(format!("invalid {what} `{text}`"), hint))
+    Err(Invalid::new(format!("invalid {setting} `{text}`"), hint))
 }
 
 #[cfg(test)]

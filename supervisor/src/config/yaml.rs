@@ -1,8 +1,8 @@
 //! Parsing YAML text into a [`Node`] tree with line and column positions.
 //!
 //! The event parser of `yaml-rust2` is driven in a loop rather than through
-//! its recursive `load`, and the tree is built with an explicit stack, so deep
-//! nesting in a hostile file ends in an error instead of a stack overflow.
+//! its recursive `load`, and the tree is built on an explicit stack. Deep
+//! nesting in a hostile file therefore ends in an error, not a stack overflow.
 //! Aliases are expanded into copies of their anchor, YAML 1.1 merge keys
 //! (`<<: *defaults`) are applied, and duplicate keys are reported.
 
@@ -319,6 +319,7 @@ impl<'p> TreeBuilder<'p> {
 
 fn read_key(node: Node, problems: &mut Problems, path: &str) -> PendingKey {
     let origin = node.origin.clone();
+    let kind = node.kind();
     match node.value {
         Value::Scalar(scalar) => PendingKey {
             is_merge: !scalar.quoted && scalar.text == "<<",
@@ -326,7 +327,7 @@ fn read_key(node: Node, problems: &mut Problems, path: &str) -> PendingKey {
             origin,
         },
         _ => {
-            let message = format!("a key must be a string, found {}", node_kind(&node.value));
+            let message = format!("a key must be a string, found {kind}");
             problems.error(&origin, path, message);
             PendingKey {
                 text: None,
@@ -366,14 +367,6 @@ fn insert_value(
         key_origin: key.origin,
         value,
     });
-}
-
-fn node_kind(value: &Value) -> &'static str {
-    match value {
-        Value::Scalar(_) => "a string",
-        Value::Sequence(_) => "a list",
-        Value::Mapping(_) => "a mapping",
-    }
 }
 
 fn position(origin: &Origin) -> (usize, usize) {
