@@ -108,7 +108,7 @@ async fn run(loaded: Loaded) -> phpeek::ExitCode {
 fn check_config(source: &ConfigSource, json: bool) -> ExitCode {
     let result = source.load();
     if json {
-        println!("{}", config::report_json(&result));
+        println!("{}", report_json(&result));
     } else {
         match &result {
             Ok(loaded) if loaded.warnings.is_empty() => println!("configuration is valid"),
@@ -125,4 +125,18 @@ fn check_config(source: &ConfigSource, json: bool) -> ExitCode {
         Ok(_) => ExitCode::SUCCESS,
         Err(_) => ExitCode::from(phpeek::ExitCode::InvalidConfig as u8),
     }
+}
+
+/// Renders a check result as `{"valid", "errors", "warnings"}`.
+fn report_json(result: &Result<Loaded, Report>) -> String {
+    let (errors, warnings): (Vec<&config::Problem>, Vec<&config::Problem>) = match result {
+        Ok(loaded) => (Vec::new(), loaded.warnings.iter().collect()),
+        Err(report) => (report.errors().collect(), report.warnings().collect()),
+    };
+    let value = serde_json::json!({
+        "valid": result.is_ok(),
+        "errors": errors,
+        "warnings": warnings,
+    });
+    value.to_string()
 }
