@@ -6,7 +6,7 @@ use clap::{Parser, Subcommand};
 
 /// Where the config file is looked for when neither `-c` nor
 /// `PHPEEK_PM_CONFIG` names one.
-pub const DEFAULT_CONFIG_PATH: &str = "/etc/phpeek-pm/phpeek-pm.yaml";
+pub(crate) const DEFAULT_CONFIG_PATH: &str = "/etc/phpeek-pm/phpeek-pm.yaml";
 
 /// Process manager for PHP containers
 ///
@@ -25,22 +25,22 @@ pub const DEFAULT_CONFIG_PATH: &str = "/etc/phpeek-pm/phpeek-pm.yaml";
 /// fatal or every process finished and one of them failed.
 #[derive(Debug, Parser)]
 #[command(name = "phpeek-pm", version, propagate_version = true)]
-pub struct Cli {
+pub(crate) struct Cli {
     /// Config file to load
     ///
     /// Default: $PHPEEK_PM_CONFIG, else /etc/phpeek-pm/phpeek-pm.yaml, else
     /// the built-in php-fpm and nginx configuration.
     #[arg(short, long, global = true, env = "PHPEEK_PM_CONFIG", value_name = "FILE")]
-    pub config: Option<PathBuf>,
+    pub(crate) config: Option<PathBuf>,
 
     /// What to do; `serve` when omitted
     #[command(subcommand)]
-    pub command: Option<Command>,
+    pub(crate) command: Option<Command>,
 }
 
 /// Subcommands.
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Start and supervise the configured processes (the default)
     Serve,
     /// Check the config file and print every problem found

@@ -1,5 +1,5 @@
 //! Helpers for integration tests that run the real `phpeek-pm` binary.
-#![allow(dead_code)]
+#![allow(dead_code, unreachable_pub)]
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
