@@ -30,7 +30,13 @@ pub(crate) struct Cli {
     ///
     /// Default: $PHPEEK_PM_CONFIG, else /etc/phpeek-pm/phpeek-pm.yaml, else
     /// the built-in php-fpm and nginx configuration.
-    #[arg(short, long, global = true, env = "PHPEEK_PM_CONFIG", value_name = "FILE")]
+    #[arg(
+        short,
+        long,
+        global = true,
+        env = "PHPEEK_PM_CONFIG",
+        value_name = "FILE"
+    )]
     pub(crate) config: Option<PathBuf>,
 
     /// What to do; `serve` when omitted
@@ -76,6 +82,9 @@ mod tests {
     #[test]
     fn check_config_takes_json_flag() {
         let cli = Cli::try_parse_from(["phpeek-pm", "check-config", "--json"]).expect("parses");
-        assert!(matches!(cli.command, Some(Command::CheckConfig { json: true })));
+        assert!(matches!(
+            cli.command,
+            Some(Command::CheckConfig { json: true })
+        ));
     }
 }

@@ -83,7 +83,12 @@ pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
 
 /// Runs a probe command and discards its output except for the failure
 /// message, which carries the output's tail.
-pub(crate) async fn run(context: &ExecContext, command: &[String], label: &str, limit: Duration) -> Outcome {
+pub(crate) async fn run(
+    context: &ExecContext,
+    command: &[String],
+    label: &str,
+    limit: Duration,
+) -> Outcome {
     let child = match spawn(&context.reaper, spec(context, command)) {
         Ok(child) => child,
         Err(error) => return Outcome::NotStarted(error),
@@ -168,7 +173,9 @@ async fn read_tail(stdout: OwnedFd, stderr: OwnedFd) -> String {
     text.push_str(&String::from_utf8_lossy(&err));
     let text = text.trim();
     let start = text.len().saturating_sub(PROBE_OUTPUT_TAIL);
-    let start = (start..text.len()).find(|&i| text.is_char_boundary(i)).unwrap_or(text.len());
+    let start = (start..text.len())
+        .find(|&i| text.is_char_boundary(i))
+        .unwrap_or(text.len());
     text[start..].to_owned()
 }
 

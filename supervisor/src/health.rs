@@ -86,7 +86,11 @@ async fn monitor(
                 }
             }
         }
-        let pause = if healthy { check.period } else { check.period.min(STARTUP_INTERVAL) };
+        let pause = if healthy {
+            check.period
+        } else {
+            check.period.min(STARTUP_INTERVAL)
+        };
         sleep(pause).await;
     }
 }
@@ -108,7 +112,12 @@ pub(crate) async fn run_probe(
             .map_err(|_| format!("connect to {address} timed out"))?
             .map(drop)
             .map_err(|error| format!("connect to {address} failed: {error}")),
-        Probe::Http { url, authority, path, expected_status } => {
+        Probe::Http {
+            url,
+            authority,
+            path,
+            expected_status,
+        } => {
             let status = timeout(limit, http_get(authority, path))
                 .await
                 .map_err(|_| format!("GET {url} timed out"))?
@@ -116,7 +125,9 @@ pub(crate) async fn run_probe(
             if status == *expected_status {
                 Ok(())
             } else {
-                Err(format!("GET {url} returned {status}, expected {expected_status}"))
+                Err(format!(
+                    "GET {url} returned {status}, expected {expected_status}"
+                ))
             }
         }
         Probe::Exec { command } => {
@@ -148,7 +159,10 @@ async fn http_get(authority: &str, path: &str) -> std::io::Result<u16> {
         head.extend_from_slice(&buffer[..read]);
     }
     parse_status_line(&head).ok_or_else(|| {
-        std::io::Error::new(std::io::ErrorKind::InvalidData, "no HTTP status line in the response")
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "no HTTP status line in the response",
+        )
     })
 }
 
@@ -170,8 +184,14 @@ mod tests {
 
     #[test]
     fn status_line_parses_code() {
-        assert_eq!(parse_status_line(b"HTTP/1.1 204 No Content\r\nServer: x"), Some(204));
-        assert_eq!(parse_status_line(b"HTTP/1.0 502 Bad Gateway\r\n"), Some(502));
+        assert_eq!(
+            parse_status_line(b"HTTP/1.1 204 No Content\r\nServer: x"),
+            Some(204)
+        );
+        assert_eq!(
+            parse_status_line(b"HTTP/1.0 502 Bad Gateway\r\n"),
+            Some(502)
+        );
     }
 
     #[test]
@@ -183,13 +203,17 @@ mod tests {
 
     #[tokio::test]
     async fn http_probe_reads_status_from_a_local_server() {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         let address = listener.local_addr().expect("address").to_string();
         tokio::spawn(async move {
             if let Ok((mut socket, _)) = listener.accept().await {
                 let mut request = [0u8; 512];
                 let _ = socket.read(&mut request).await;
-                let _ = socket.write_all(b"HTTP/1.1 503 Service Unavailable\r\n\r\n").await;
+                let _ = socket
+                    .write_all(b"HTTP/1.1 503 Service Unavailable\r\n\r\n")
+                    .await;
             }
         });
         assert_eq!(http_get(&address, "/health").await.expect("response"), 503);

@@ -137,7 +137,12 @@ impl HookRunner {
                 "hook failure ignored because continue_on_error is set");
             return Ok(());
         }
-        Err(HookError { name: hook.name.clone(), stage: stage.as_str(), attempts, reason })
+        Err(HookError {
+            name: hook.name.clone(),
+            stage: stage.as_str(),
+            attempts,
+            reason,
+        })
     }
 }
 

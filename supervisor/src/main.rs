@@ -66,7 +66,10 @@ fn serve(source: &ConfigSource) -> ExitCode {
             return ExitCode::from(phpeek::ExitCode::InvalidConfig as u8);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("phpeek-pm: could not start the async runtime: {error}");
@@ -116,7 +119,10 @@ fn check_config(source: &ConfigSource, json: bool) -> ExitCode {
                 for warning in &loaded.warnings {
                     println!("{warning}");
                 }
-                println!("configuration is valid, with {} warning(s)", loaded.warnings.len());
+                println!(
+                    "configuration is valid, with {} warning(s)",
+                    loaded.warnings.len()
+                );
             }
             Err(report) => eprintln!("{report}"),
         }

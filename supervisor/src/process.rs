@@ -114,7 +114,11 @@ pub(crate) fn start(
     let name = process.name.clone();
     let (task, inbox) = Task::new(shared, process, status_sender, reports);
     tokio::spawn(task.run(inbox, dependencies, control));
-    Handle { name, status, control: control_sender }
+    Handle {
+        name,
+        status,
+        control: control_sender,
+    }
 }
 
 struct Task {
@@ -266,7 +270,10 @@ impl Task {
     async fn fail_start(&mut self, reason: String, control: &mut mpsc::Receiver<Control>) {
         tracing::error!(process = &*self.name, reason = %reason, "process could not start");
         self.set_phase(Phase::Failed);
-        let report = Report::StartFailed { process: self.name.to_string(), reason };
+        let report = Report::StartFailed {
+            process: self.name.to_string(),
+            reason,
+        };
         let _ = self.reports.send(report).await;
         while let Some(request) = control.recv().await {
             if self.accept_early_request(Some(request)) {
@@ -296,7 +303,10 @@ impl Task {
     }
 
     fn start_health_monitor(&mut self) {
-        let running = self.monitor.as_ref().is_some_and(|monitor| !monitor.is_finished());
+        let running = self
+            .monitor
+            .as_ref()
+            .is_some_and(|monitor| !monitor.is_finished());
         if running {
             return;
         }
@@ -323,7 +333,12 @@ impl Task {
         let result = self
             .shared
             .hooks
-            .run(hook, Stage::ProcessPreStop, Some(&self.name), self.shared.force.clone())
+            .run(
+                hook,
+                Stage::ProcessPreStop,
+                Some(&self.name),
+                self.shared.force.clone(),
+            )
             .await;
         if let Err(error) = result {
             tracing::warn!(process = &*self.name, error = %error,

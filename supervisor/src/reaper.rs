@@ -152,7 +152,9 @@ impl Reaper {
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, HashMap<Pid, oneshot::Sender<ExitStatus>>> {
         // A poisoned lock only means a panic elsewhere; the map is still valid.
-        self.waiters.lock().unwrap_or_else(|poison| poison.into_inner())
+        self.waiters
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
     }
 
     /// Collects every child that has exited, without blocking.

@@ -56,7 +56,12 @@ impl Backoff {
     ///
     /// An instance that stayed up for `restart_reset_after` starts over with
     /// the initial delay and a fresh attempt count.
-    pub(crate) fn on_exit(&mut self, policy: RestartPolicy, status: ExitStatus, uptime: Duration) -> Decision {
+    pub(crate) fn on_exit(
+        &mut self,
+        policy: RestartPolicy,
+        status: ExitStatus,
+        uptime: Duration,
+    ) -> Decision {
         if uptime >= self.reset_after {
             self.attempts = 0;
             self.next_delay = self.initial;
@@ -70,12 +75,17 @@ impl Backoff {
             return Decision::Stay;
         }
         if self.max_attempts > 0 && self.attempts >= self.max_attempts {
-            return Decision::Fatal { attempts: self.attempts };
+            return Decision::Fatal {
+                attempts: self.attempts,
+            };
         }
         self.attempts += 1;
         let delay = self.next_delay;
         self.next_delay = self.next_delay.saturating_mul(2).min(self.max);
-        Decision::Restart { delay, attempt: self.attempts }
+        Decision::Restart {
+            delay,
+            attempt: self.attempts,
+        }
     }
 }
 
@@ -115,7 +125,9 @@ mod tests {
     fn delays_double_up_to_the_cap() {
         let mut backoff = Backoff::new(&global(0));
         let delays: Vec<u64> = (0..5)
-            .map(|_| delay_of(backoff.on_exit(RestartPolicy::Always, CRASH, SHORT)).as_millis() as u64)
+            .map(|_| {
+                delay_of(backoff.on_exit(RestartPolicy::Always, CRASH, SHORT)).as_millis() as u64
+            })
             .collect();
         assert_eq!(delays, [100, 200, 400, 400, 400]);
     }
@@ -139,7 +151,13 @@ mod tests {
         backoff.on_exit(RestartPolicy::Always, CRASH, SHORT);
         backoff.on_exit(RestartPolicy::Always, CRASH, SHORT);
         let decision = backoff.on_exit(RestartPolicy::Always, CRASH, Duration::from_secs(61));
-        assert_eq!(decision, Decision::Restart { delay: Duration::from_millis(100), attempt: 1 });
+        assert_eq!(
+            decision,
+            Decision::Restart {
+                delay: Duration::from_millis(100),
+                attempt: 1
+            }
+        );
     }
 
     #[test]
@@ -155,6 +173,9 @@ mod tests {
     #[test]
     fn never_policy_stays_down() {
         let mut backoff = Backoff::new(&global(3));
-        assert_eq!(backoff.on_exit(RestartPolicy::Never, CRASH, SHORT), Decision::Stay);
+        assert_eq!(
+            backoff.on_exit(RestartPolicy::Never, CRASH, SHORT),
+            Decision::Stay
+        );
     }
 }

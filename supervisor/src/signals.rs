@@ -66,8 +66,10 @@ fn on_stop_signal(switches: &Switches, signal: Signal) {
         tracing::info!(signal = signal.as_str(), "shutdown requested");
         switches.shutdown.send_replace(true);
     } else if signal != Signal::SIGQUIT && !*switches.force.borrow() {
-        tracing::warn!(signal = signal.as_str(),
-            "second signal during shutdown; killing what is left");
+        tracing::warn!(
+            signal = signal.as_str(),
+            "second signal during shutdown; killing what is left"
+        );
         switches.force.send_replace(true);
     }
 }

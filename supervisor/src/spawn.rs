@@ -88,10 +88,12 @@ pub(crate) fn spawn(reaper: &Reaper, spec: ChildSpec<'_>) -> Result<Child, Spawn
     }
     enter_session(&mut command, spec.user.cloned());
 
-    let spawned = reaper.spawn(&mut command).map_err(|source| SpawnError::Exec {
-        program: program.clone(),
-        source,
-    })?;
+    let spawned = reaper
+        .spawn(&mut command)
+        .map_err(|source| SpawnError::Exec {
+            program: program.clone(),
+            source,
+        })?;
     // Dropping the command closes our copies of the pipes' write ends, so the
     // read ends see EOF once the child and its descendants close theirs.
     drop(command);

@@ -41,7 +41,10 @@ pub async fn run(config: Config, output: OutputHandle) -> std::io::Result<ExitCo
     let reaper = Reaper::start()?;
     let (shutdown, shutdown_seen) = watch::channel(false);
     let (force, force_seen) = watch::channel(false);
-    let forwarded = signals::start(Switches { shutdown: shutdown.clone(), force: force.clone() })?;
+    let forwarded = signals::start(Switches {
+        shutdown: shutdown.clone(),
+        force: force.clone(),
+    })?;
     let hooks = HookRunner::new(reaper.clone(), output.clone());
     let shared = Arc::new(Shared {
         reaper,
@@ -75,9 +78,16 @@ struct Supervisor {
 
 impl Supervisor {
     async fn run(mut self, mut forwarded: mpsc::Receiver<Signal>) -> ExitCode {
-        tracing::info!(processes = self.config.processes.len(), "phpeek-pm starting");
+        tracing::info!(
+            processes = self.config.processes.len(),
+            "phpeek-pm starting"
+        );
         let pre_start = &self.config.hooks.pre_start;
-        if let Err(error) = self.hooks.run_all(pre_start, Stage::PreStart, &self.shutdown_seen).await {
+        if let Err(error) = self
+            .hooks
+            .run_all(pre_start, Stage::PreStart, &self.shutdown_seen)
+            .await
+        {
             if *self.shutdown_seen.borrow() {
                 return self.shut_down(ExitCode::Success).await;
             }
@@ -89,8 +99,11 @@ impl Supervisor {
         self.start_processes(reports_sender);
         self.spawn_post_start_hooks();
 
-        let mut unfinished: HashMap<String, ()> =
-            self.handles.iter().map(|handle| (handle.name.clone(), ())).collect();
+        let mut unfinished: HashMap<String, ()> = self
+            .handles
+            .iter()
+            .map(|handle| (handle.name.clone(), ()))
+            .collect();
         let mut all_succeeded = true;
         let mut shutdown_seen = self.shutdown_seen.clone();
         let exit_code = loop {
@@ -121,7 +134,12 @@ impl Supervisor {
                     Some((dependency.clone(), watch::Receiver::clone(status)))
                 })
                 .collect();
-            let handle = process::start(Arc::clone(&self.shared), process, dependencies, reports.clone());
+            let handle = process::start(
+                Arc::clone(&self.shared),
+                process,
+                dependencies,
+                reports.clone(),
+            );
             statuses.insert(handle.name.clone(), handle.status.clone());
             self.handles.push(handle);
         }
@@ -134,7 +152,11 @@ impl Supervisor {
         if hooks.is_empty() {
             return;
         }
-        let statuses: Vec<_> = self.handles.iter().map(|handle| handle.status.clone()).collect();
+        let statuses: Vec<_> = self
+            .handles
+            .iter()
+            .map(|handle| handle.status.clone())
+            .collect();
         let runner = self.hooks.clone();
         let cancel = self.shutdown_seen.clone();
         tokio::spawn(async move {
@@ -186,11 +208,18 @@ impl Supervisor {
             return None;
         }
         tracing::info!("every process has finished");
-        Some(if all_succeeded { ExitCode::Success } else { ExitCode::Fatal })
+        Some(if all_succeeded {
+            ExitCode::Success
+        } else {
+            ExitCode::Fatal
+        })
     }
 
     async fn forward(&self, signal: Signal) {
-        tracing::info!(signal = signal.as_str(), "forwarding signal to every process");
+        tracing::info!(
+            signal = signal.as_str(),
+            "forwarding signal to every process"
+        );
         for handle in &self.handles {
             let _ = handle.control.send(Control::Signal(signal)).await;
         }
@@ -215,13 +244,21 @@ impl Supervisor {
         });
 
         let cancel = self.shared.force.clone();
-        if let Err(error) = self.hooks.run_all(&self.config.hooks.pre_stop, Stage::PreStop, &cancel).await {
+        if let Err(error) = self
+            .hooks
+            .run_all(&self.config.hooks.pre_stop, Stage::PreStop, &cancel)
+            .await
+        {
             tracing::warn!(error = %error, "pre-stop hook failed; stopping anyway");
         }
         for wave in order::stop_waves(&self.config.processes) {
             self.stop_wave(&wave, deadline).await;
         }
-        if let Err(error) = self.hooks.run_all(&self.config.hooks.post_stop, Stage::PostStop, &cancel).await {
+        if let Err(error) = self
+            .hooks
+            .run_all(&self.config.hooks.post_stop, Stage::PostStop, &cancel)
+            .await
+        {
             tracing::warn!(error = %error, "post-stop hook failed");
         }
         sweep::final_sweep(&self.shared.reaper, deadline).await;
@@ -233,9 +270,18 @@ impl Supervisor {
     /// Stops the named processes concurrently and waits for all of them.
     async fn stop_wave(&self, names: &[String], deadline: Instant) {
         let mut confirmations = Vec::new();
-        for handle in self.handles.iter().filter(|handle| names.contains(&handle.name)) {
+        for handle in self
+            .handles
+            .iter()
+            .filter(|handle| names.contains(&handle.name))
+        {
             let (done, confirmed) = oneshot::channel();
-            if handle.control.send(Control::Stop { deadline, done }).await.is_ok() {
+            if handle
+                .control
+                .send(Control::Stop { deadline, done })
+                .await
+                .is_ok()
+            {
                 confirmations.push(confirmed);
             }
         }

@@ -10,26 +10,48 @@ use support::{binary, Dir};
 /// Every process in the configs below would create `started` when run.
 fn run_invalid(config: &str) -> (i32, String, Dir) {
     let dir = Dir::new();
-    let path = dir.write("phpeek-pm.yaml", &config.replace("@MARK@", &dir.join("started").display().to_string()));
-    let output = Command::new(binary()).arg("-c").arg(&path).output().expect("run phpeek-pm");
+    let path = dir.write(
+        "phpeek-pm.yaml",
+        &config.replace("@MARK@", &dir.join("started").display().to_string()),
+    );
+    let output = Command::new(binary())
+        .arg("-c")
+        .arg(&path)
+        .output()
+        .expect("run phpeek-pm");
     let code = output.status.code().unwrap_or(-1);
-    (code, String::from_utf8_lossy(&output.stderr).into_owned(), dir)
+    (
+        code,
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+        dir,
+    )
 }
 
 fn assert_rejected(config: &str, expected: &[&str]) {
     let (code, stderr, dir) = run_invalid(config);
     assert_eq!(code, 2, "exit code; stderr:\n{stderr}");
     for fragment in expected {
-        assert!(stderr.contains(fragment), "stderr lacks {fragment:?}:\n{stderr}");
+        assert!(
+            stderr.contains(fragment),
+            "stderr lacks {fragment:?}:\n{stderr}"
+        );
     }
-    assert!(!dir.join("started").exists(), "a process was started despite the error");
+    assert!(
+        !dir.join("started").exists(),
+        "a process was started despite the error"
+    );
 }
 
 #[test]
 fn unknown_key_names_line_column_and_path() {
     assert_rejected(
         "processes:\n  web:\n    command: [touch, \"@MARK@\"]\n    restrat: always\n",
-        &["phpeek-pm.yaml:4:5", "processes.web", "restrat", "did you mean `restart`"],
+        &[
+            "phpeek-pm.yaml:4:5",
+            "processes.web",
+            "restrat",
+            "did you mean `restart`",
+        ],
     );
 }
 
@@ -72,7 +94,11 @@ fn check_config_lists_every_problem() {
         "phpeek-pm.yaml",
         "processes:\n  web:\n    command: [sleep, \"1\"]\n    scale: lots\n    restrat: always\n    shutdown:\n      signal: NOPE\n",
     );
-    let output = Command::new(binary()).args(["check-config", "--json", "-c"]).arg(&path).output().expect("run");
+    let output = Command::new(binary())
+        .args(["check-config", "--json", "-c"])
+        .arg(&path)
+        .output()
+        .expect("run");
     assert_eq!(output.status.code(), Some(2));
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON report");
     let errors = report["errors"].as_array().expect("errors array");

@@ -33,17 +33,37 @@ processes:
     command: ["sh", "-c", "exit 1"]
 "#,
     );
-    let fatal = pm.wait_event("process is fatal: out of restart attempts", Some("crasher"), LONG);
+    let fatal = pm.wait_event(
+        "process is fatal: out of restart attempts",
+        Some("crasher"),
+        LONG,
+    );
     assert!(fatal.is_some(), "never fatal\n{}", pm.transcript());
-    assert_eq!(pm.wait(LONG), Some(3), "exit code after a fatal process\n{}", pm.transcript());
+    assert_eq!(
+        pm.wait(LONG),
+        Some(3),
+        "exit code after a fatal process\n{}",
+        pm.transcript()
+    );
 
     let starts = started_times(&pm, "crasher");
-    assert_eq!(starts.len(), 5, "one start plus four restarts\n{}", pm.transcript());
+    assert_eq!(
+        starts.len(),
+        5,
+        "one start plus four restarts\n{}",
+        pm.transcript()
+    );
     let gaps: Vec<i64> = starts.windows(2).map(|pair| pair[1] - pair[0]).collect();
     let expected = [100, 200, 400, 400];
     for (gap, want) in gaps.iter().zip(expected) {
-        assert!(*gap >= want, "gap {gap} ms shorter than backoff {want} ms: {gaps:?}");
-        assert!(*gap < want + 150, "gap {gap} ms much longer than backoff {want} ms: {gaps:?}");
+        assert!(
+            *gap >= want,
+            "gap {gap} ms shorter than backoff {want} ms: {gaps:?}"
+        );
+        assert!(
+            *gap < want + 150,
+            "gap {gap} ms much longer than backoff {want} ms: {gaps:?}"
+        );
     }
 }
 
@@ -65,7 +85,9 @@ processes:
     );
     let enough = eventually(LONG, || started_times(&pm, "flaky").len() >= 5);
     assert!(enough, "fewer than 5 starts\n{}", pm.transcript());
-    let fatal = pm.stdout.count(|record| record["msg"] == "process is fatal: out of restart attempts");
+    let fatal = pm
+        .stdout
+        .count(|record| record["msg"] == "process is fatal: out of restart attempts");
     assert_eq!(fatal, 0, "became fatal\n{}", pm.transcript());
     pm.signal(libc::SIGTERM);
     assert_eq!(pm.wait(LONG), Some(0));
@@ -86,8 +108,14 @@ processes:
     command: ["sh", "-c", "exit 7"]
 "#,
     );
-    let exited = |record: &serde_json::Value| record["msg"] == "process exited" && record["process"] == "seven";
-    assert!(eventually(LONG, || pm.stdout.count(exited) >= 30), "{}", pm.transcript());
+    let exited = |record: &serde_json::Value| {
+        record["msg"] == "process exited" && record["process"] == "seven"
+    };
+    assert!(
+        eventually(LONG, || pm.stdout.count(exited) >= 30),
+        "{}",
+        pm.transcript()
+    );
     let codes: Vec<i64> = pm
         .stdout
         .records()
@@ -115,16 +143,27 @@ processes:
 "#
     );
     let mut pm = Pm::start(&dir, &config);
-    let both_up = eventually(LONG, || pids_with_cmdline(&format!("sleep {marker}")).len() == 2);
+    let both_up = eventually(LONG, || {
+        pids_with_cmdline(&format!("sleep {marker}")).len() == 2
+    });
     assert!(both_up, "tree never started\n{}", pm.transcript());
 
     let stop_sent = std::time::Instant::now();
     pm.signal(libc::SIGTERM);
     assert_eq!(pm.wait(LONG), Some(0), "{}", pm.transcript());
     let took = stop_sent.elapsed();
-    assert!(took >= Duration::from_millis(950), "exited before the stop timeout: {took:?}");
-    assert!(took < Duration::from_millis(1800), "exited long after the stop timeout: {took:?}");
-    assert!(pids_with_cmdline(&format!("sleep {marker}")).is_empty(), "survivors left");
+    assert!(
+        took >= Duration::from_millis(950),
+        "exited before the stop timeout: {took:?}"
+    );
+    assert!(
+        took < Duration::from_millis(1800),
+        "exited long after the stop timeout: {took:?}"
+    );
+    assert!(
+        pids_with_cmdline(&format!("sleep {marker}")).is_empty(),
+        "survivors left"
+    );
 }
 
 #[test]
@@ -144,11 +183,18 @@ processes:
         printf 'no newline at the end'
 "#;
     let mut pm = Pm::start(&dir, config);
-    assert_eq!(pm.wait(Duration::from_secs(60)), Some(0), "{}", pm.transcript());
+    assert_eq!(
+        pm.wait(Duration::from_secs(60)),
+        Some(0),
+        "{}",
+        pm.transcript()
+    );
 
     let records = pm.stdout.records();
-    let child: Vec<&serde_json::Value> =
-        records.iter().filter(|record| record["process"] == "talker").collect();
+    let child: Vec<&serde_json::Value> = records
+        .iter()
+        .filter(|record| record["process"] == "talker")
+        .collect();
     let numbers: Vec<String> = child
         .iter()
         .filter(|record| record["stream"] == "stdout")
@@ -156,10 +202,15 @@ processes:
         .take(100_000)
         .collect();
     let expected: Vec<String> = (1..=100_000).map(|n| n.to_string()).collect();
-    assert_eq!(numbers, expected, "numbered lines lost, duplicated or reordered");
+    assert_eq!(
+        numbers, expected,
+        "numbered lines lost, duplicated or reordered"
+    );
 
     let broken = child.iter().find(|record| {
-        record["msg"].as_str().is_some_and(|msg| msg.ends_with(" broken utf8"))
+        record["msg"]
+            .as_str()
+            .is_some_and(|msg| msg.ends_with(" broken utf8"))
     });
     assert!(broken.is_some(), "invalid UTF-8 line was dropped");
     let long_total: usize = child
@@ -168,6 +219,10 @@ processes:
         .map(|record| record["msg"].as_str().expect("msg").len())
         .sum();
     assert_eq!(long_total, 1_048_576, "the 1 MiB line lost bytes");
-    let last = child.iter().rev().find(|record| record["stream"] == "stdout").expect("records");
+    let last = child
+        .iter()
+        .rev()
+        .find(|record| record["stream"] == "stdout")
+        .expect("records");
     assert_eq!(last["msg"], "no newline at the end");
 }

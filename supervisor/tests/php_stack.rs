@@ -25,17 +25,23 @@ fn php_page_is_served_and_nginx_waits_for_fpm_health() {
     let mut pm = start(&stack, "  shutdown_timeout: 20");
     let body = stack.wait_for_page("/index.php", LONG);
     assert!(
-        body.as_deref().is_some_and(|body| body.contains("hello from phpeek")),
+        body.as_deref()
+            .is_some_and(|body| body.contains("hello from phpeek")),
         "page body {body:?}\n{}",
         pm.transcript()
     );
 
     let fpm_healthy = event_time(&pm, "process is healthy", "php-fpm");
     let nginx_started = event_time(&pm, "process started", "nginx");
-    assert!(nginx_started >= fpm_healthy, "nginx started before php-fpm was healthy");
+    assert!(
+        nginx_started >= fpm_healthy,
+        "nginx started before php-fpm was healthy"
+    );
     let records = pm.stdout.records();
     let position = |msg: &str, process: &str| {
-        records.iter().position(|record| record["msg"] == msg && record["process"] == process)
+        records
+            .iter()
+            .position(|record| record["msg"] == msg && record["process"] == process)
     };
     assert!(position("process is healthy", "php-fpm") < position("process started", "nginx"));
 
@@ -47,9 +53,15 @@ fn php_page_is_served_and_nginx_waits_for_fpm_health() {
 fn killed_fpm_master_is_restarted_and_serves_again() {
     let stack = PhpStack::render();
     let mut pm = start(&stack, "  restart_backoff_initial: 200ms");
-    assert!(stack.wait_for_page("/index.php", LONG).is_some(), "{}", pm.transcript());
+    assert!(
+        stack.wait_for_page("/index.php", LONG).is_some(),
+        "{}",
+        pm.transcript()
+    );
 
-    let started = pm.wait_event("process started", Some("php-fpm"), LONG).expect("fpm started");
+    let started = pm
+        .wait_event("process started", Some("php-fpm"), LONG)
+        .expect("fpm started");
     let master = started["pid"].as_i64().expect("pid") as i32;
     // SAFETY-free: kill(2) on a process this test's child started.
     assert_eq!(unsafe { libc::kill(master, libc::SIGKILL) }, 0);
@@ -60,18 +72,25 @@ fn killed_fpm_master_is_restarted_and_serves_again() {
     let restart = restart.unwrap_or_else(|| panic!("no restart logged\n{}", pm.transcript()));
     assert_eq!(restart["reason"], "crash");
     assert_eq!(restart["delay_ms"], 200);
-    let exited = pm.stdout.records().into_iter().find(|record| {
-        record["msg"] == "process exited" && record["process"] == "php-fpm"
-    });
+    let exited = pm
+        .stdout
+        .records()
+        .into_iter()
+        .find(|record| record["msg"] == "process exited" && record["process"] == "php-fpm");
     let exited = exited.expect("exit logged");
     assert_eq!(exited["exit_code"], 137);
     assert_eq!(exited["signal"], "SIGKILL");
 
     let restarted = support::eventually(LONG, || {
-        pm.stdout.count(|record| record["msg"] == "process started" && record["process"] == "php-fpm") == 2
+        pm.stdout
+            .count(|record| record["msg"] == "process started" && record["process"] == "php-fpm")
+            == 2
     });
     assert!(restarted, "php-fpm not started again\n{}", pm.transcript());
-    assert!(stack.wait_for_page("/index.php", LONG).is_some(), "page down after restart");
+    assert!(
+        stack.wait_for_page("/index.php", LONG).is_some(),
+        "page down after restart"
+    );
 
     pm.signal(libc::SIGTERM);
     assert_eq!(pm.wait(LONG), Some(0), "{}", pm.transcript());
@@ -81,7 +100,11 @@ fn killed_fpm_master_is_restarted_and_serves_again() {
 fn graceful_stop_keeps_request(signal: i32) {
     let stack = PhpStack::render();
     let mut pm = start(&stack, "  shutdown_timeout: 30");
-    assert!(stack.wait_for_page("/index.php", LONG).is_some(), "{}", pm.transcript());
+    assert!(
+        stack.wait_for_page("/index.php", LONG).is_some(),
+        "{}",
+        pm.transcript()
+    );
 
     let port = stack.http_port;
     let request = std::thread::spawn(move || http_get(port, "/slow.php?ms=1000", LONG));
@@ -92,7 +115,10 @@ fn graceful_stop_keeps_request(signal: i32) {
     assert!(busy, "request never reached php-fpm\n{}", pm.transcript());
     pm.signal(signal);
 
-    let (status, body) = request.join().expect("request thread").expect("slow request");
+    let (status, body) = request
+        .join()
+        .expect("request thread")
+        .expect("slow request");
     assert_eq!(status, 200, "in-flight request cut off: {body}");
     assert!(body.contains("slow done"));
     assert_eq!(pm.wait(LONG), Some(0), "{}", pm.transcript());
@@ -103,20 +129,29 @@ fn graceful_stop_keeps_request(signal: i32) {
         .into_iter()
         .filter(|record| record["msg"] == "stopping process")
         .collect();
-    let order: Vec<&str> = stopping.iter().filter_map(|record| record["process"].as_str()).collect();
+    let order: Vec<&str> = stopping
+        .iter()
+        .filter_map(|record| record["process"].as_str())
+        .collect();
     assert_eq!(order, ["nginx", "php-fpm"], "stop order");
     assert!(stopping.iter().all(|record| record["signal"] == "SIGQUIT"));
     let prefix = stack.dir.join("prefix").display().to_string();
-    assert!(pids_with_cmdline(&prefix).is_empty(), "processes of the tree left behind");
+    assert!(
+        pids_with_cmdline(&prefix).is_empty(),
+        "processes of the tree left behind"
+    );
 }
 
 /// True when some php-fpm worker of this test's stack is running a script:
 /// idle workers sleep in accept, busy ones in the PHP sleep (state S either
 /// way), so look at the worker's open TCP connection count instead.
 fn fpm_worker_busy(pm: &Pm) -> bool {
-    let Some(started) = pm.stdout.records().into_iter().find(|record| {
-        record["msg"] == "process started" && record["process"] == "php-fpm"
-    }) else {
+    let Some(started) = pm
+        .stdout
+        .records()
+        .into_iter()
+        .find(|record| record["msg"] == "process started" && record["process"] == "php-fpm")
+    else {
         return false;
     };
     let master = started["pid"].as_i64().unwrap_or_default() as i32;

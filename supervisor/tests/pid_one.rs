@@ -59,14 +59,30 @@ processes:
     assert!(found, "phpeek-pm did not start\n{}", pm.transcript());
     let inner = children_of(pm.pid())[0];
 
-    assert!(eventually(LONG, || done.exists()), "orphan loop never finished\n{}", pm.transcript());
+    assert!(
+        eventually(LONG, || done.exists()),
+        "orphan loop never finished\n{}",
+        pm.transcript()
+    );
     let no_zombies = eventually(Duration::from_secs(2), || {
-        children_of(inner).iter().all(|pid| stat_field(*pid, 0).as_deref() != Some("Z"))
+        children_of(inner)
+            .iter()
+            .all(|pid| stat_field(*pid, 0).as_deref() != Some("Z"))
     });
-    assert!(no_zombies, "zombies left under PID 1: {:?}", children_of(inner));
+    assert!(
+        no_zombies,
+        "zombies left under PID 1: {:?}",
+        children_of(inner)
+    );
 
-    let sevens = |record: &serde_json::Value| record["msg"] == "process exited" && record["process"] == "seven";
-    assert!(eventually(LONG, || pm.stdout.count(sevens) >= 20), "{}", pm.transcript());
+    let sevens = |record: &serde_json::Value| {
+        record["msg"] == "process exited" && record["process"] == "seven"
+    };
+    assert!(
+        eventually(LONG, || pm.stdout.count(sevens) >= 20),
+        "{}",
+        pm.transcript()
+    );
     let codes: Vec<i64> = pm
         .stdout
         .records()
@@ -74,13 +90,23 @@ processes:
         .filter(|record| sevens(record))
         .filter_map(|record| record["exit_code"].as_i64())
         .collect();
-    assert!(codes.len() >= 20 && codes.iter().all(|code| *code == 7), "codes: {codes:?}");
+    assert!(
+        codes.len() >= 20 && codes.iter().all(|code| *code == 7),
+        "codes: {codes:?}"
+    );
 
     let escaped = format!("sleep {marker}1");
-    assert_eq!(pids_with_cmdline(&escaped).len(), 1, "escaped grandchild not running");
+    assert_eq!(
+        pids_with_cmdline(&escaped).len(),
+        1,
+        "escaped grandchild not running"
+    );
     // SAFETY-free: kill(2) on the pid of our own grandchild.
     assert_eq!(unsafe { libc::kill(inner, libc::SIGTERM) }, 0);
     assert_eq!(pm.wait(LONG), Some(0), "{}", pm.transcript());
-    assert!(pids_with_cmdline(&escaped).is_empty(), "the final sweep missed the escaped grandchild");
+    assert!(
+        pids_with_cmdline(&escaped).is_empty(),
+        "the final sweep missed the escaped grandchild"
+    );
     assert!(pids_with_cmdline(&format!("sleep {marker}2")).is_empty());
 }

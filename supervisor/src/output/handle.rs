@@ -109,7 +109,9 @@ impl OutputHandle {
     /// Counts a capture as running until the returned guard is dropped.
     pub(crate) fn track_capture(&self) -> CaptureGuard {
         self.shared.active_captures.send_modify(|count| *count += 1);
-        CaptureGuard { handle: self.clone() }
+        CaptureGuard {
+            handle: self.clone(),
+        }
     }
 
     /// Asks the writer thread to stop after writing what is queued.

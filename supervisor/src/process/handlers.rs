@@ -51,9 +51,16 @@ impl Task {
         };
         match spawn(&self.shared.reaper, spec) {
             Ok(child) => {
-                let source = Source::new(std::sync::Arc::clone(&self.name), std::sync::Arc::clone(&id));
-                self.shared.output.capture(source.clone(), Stream::Stdout, child.stdout);
-                self.shared.output.capture(source, Stream::Stderr, child.stderr);
+                let source = Source::new(
+                    std::sync::Arc::clone(&self.name),
+                    std::sync::Arc::clone(&id),
+                );
+                self.shared
+                    .output
+                    .capture(source.clone(), Stream::Stdout, child.stdout);
+                self.shared
+                    .output
+                    .capture(source, Stream::Stderr, child.stderr);
                 let exits = self.exits.clone();
                 let pid = child.pid;
                 tokio::spawn(async move {
@@ -61,9 +68,16 @@ impl Task {
                         let _ = exits.send((index, pid, status));
                     }
                 });
-                tracing::info!(process = &*self.name, instance_id = &*id, pid = pid.as_raw(),
-                    "process started");
-                self.instances[index].slot = Slot::Running { pid, since: Instant::now() };
+                tracing::info!(
+                    process = &*self.name,
+                    instance_id = &*id,
+                    pid = pid.as_raw(),
+                    "process started"
+                );
+                self.instances[index].slot = Slot::Running {
+                    pid,
+                    since: Instant::now(),
+                };
                 self.start_health_monitor();
             }
             Err(error) => {
@@ -79,12 +93,17 @@ impl Task {
     pub(super) fn on_exit(&mut self, index: usize, pid: Pid, status: ExitStatus) {
         let instance = &mut self.instances[index];
         match &mut instance.slot {
-            Slot::Running { pid: running, since } if *running == pid => {
+            Slot::Running {
+                pid: running,
+                since,
+            } if *running == pid => {
                 let since = *since;
                 log_exit(&self.name, &instance.id, pid, status, false);
                 self.after_exit(index, status, since);
             }
-            Slot::Draining { pgid, leader_gone, .. } if *pgid == pid => {
+            Slot::Draining {
+                pgid, leader_gone, ..
+            } if *pgid == pid => {
                 *leader_gone = true;
                 log_exit(&self.name, &instance.id, pid, status, true);
                 self.check_groups();
@@ -92,7 +111,11 @@ impl Task {
             // A status for an instance that was already replaced.
             _ => {}
         }
-        if !self.instances.iter().any(|instance| instance.running_pid().is_some()) {
+        if !self
+            .instances
+            .iter()
+            .any(|instance| instance.running_pid().is_some())
+        {
             self.stop_health_monitor();
         }
     }
@@ -102,19 +125,34 @@ impl Task {
         let pgid = self.instances[index].running_pid();
         if self.is_oneshot() {
             self.instances[index].slot = Slot::Done;
-            self.set_phase(if status.success() { Phase::Completed } else { Phase::Failed });
-            self.report(Report::Finished { process: self.name.to_string(), success: status.success() });
+            self.set_phase(if status.success() {
+                Phase::Completed
+            } else {
+                Phase::Failed
+            });
+            self.report(Report::Finished {
+                process: self.name.to_string(),
+                success: status.success(),
+            });
             return;
         }
 
         let policy = self.process.restart;
-        let decision = self.instances[index].backoff.on_exit(policy, status, since.elapsed());
+        let decision = self.instances[index]
+            .backoff
+            .on_exit(policy, status, since.elapsed());
         let instance_id = std::sync::Arc::clone(&self.instances[index].id);
         match decision {
             Decision::Restart { delay, attempt } => {
                 let reason = if status.success() { "exit" } else { "crash" };
-                tracing::warn!(process = &*self.name, instance_id = &*instance_id, reason,
-                    delay_ms = delay.as_millis() as u64, attempt, "restart scheduled");
+                tracing::warn!(
+                    process = &*self.name,
+                    instance_id = &*instance_id,
+                    reason,
+                    delay_ms = delay.as_millis() as u64,
+                    attempt,
+                    "restart scheduled"
+                );
                 let at = Instant::now() + delay;
                 self.instances[index].slot = match pgid.filter(|pgid| group_exists(*pgid)) {
                     Some(pgid) => self.drain_leftovers(pgid, After::Restart(at)),
@@ -123,7 +161,11 @@ impl Task {
             }
             Decision::Stay => {
                 self.instances[index].slot = Slot::Done;
-                if self.instances.iter().all(|instance| instance.slot == Slot::Done) {
+                if self
+                    .instances
+                    .iter()
+                    .all(|instance| instance.slot == Slot::Done)
+                {
                     self.set_phase(Phase::Exited);
                     let report = Report::Finished {
                         process: self.name.to_string(),
@@ -133,19 +175,29 @@ impl Task {
                 }
             }
             Decision::Fatal { attempts } => {
-                tracing::error!(process = &*self.name, instance_id = &*instance_id, attempts,
-                    exit_code = status.code(), "process is fatal: out of restart attempts");
+                tracing::error!(
+                    process = &*self.name,
+                    instance_id = &*instance_id,
+                    attempts,
+                    exit_code = status.code(),
+                    "process is fatal: out of restart attempts"
+                );
                 self.instances[index].slot = Slot::Fatal;
                 self.set_phase(Phase::Fatal);
-                self.report(Report::Fatal { process: self.name.to_string() });
+                self.report(Report::Fatal {
+                    process: self.name.to_string(),
+                });
             }
         }
     }
 
     /// Sends the stop signal to what a dead leader left in its group.
     fn drain_leftovers(&self, pgid: Pid, then: After) -> Slot {
-        tracing::info!(process = &*self.name, pgid = pgid.as_raw(),
-            "stopping what the exited process left in its group");
+        tracing::info!(
+            process = &*self.name,
+            pgid = pgid.as_raw(),
+            "stopping what the exited process left in its group"
+        );
         signal_group(pgid, self.process.shutdown.signal);
         Slot::Draining {
             pgid,
@@ -175,7 +227,11 @@ impl Task {
                     "health check failed; restarting the process");
                 let now = Instant::now();
                 for index in 0..self.instances.len() {
-                    self.begin_instance_stop(index, now + self.process.shutdown.timeout, After::Restart(now));
+                    self.begin_instance_stop(
+                        index,
+                        now + self.process.shutdown.timeout,
+                        After::Restart(now),
+                    );
                 }
             }
         }
@@ -188,13 +244,28 @@ impl Task {
         match &mut instance.slot {
             Slot::Running { pid, .. } => {
                 let pid = *pid;
-                tracing::debug!(process = &*self.name, instance_id = &*instance.id,
-                    pid = pid.as_raw(), signal = signal.as_str(), "sending stop signal");
+                tracing::debug!(
+                    process = &*self.name,
+                    instance_id = &*instance.id,
+                    pid = pid.as_raw(),
+                    signal = signal.as_str(),
+                    "sending stop signal"
+                );
                 signal_group(pid, signal);
-                instance.slot =
-                    Slot::Draining { pgid: pid, kill_at, killed: false, leader_gone: false, then };
+                instance.slot = Slot::Draining {
+                    pgid: pid,
+                    kill_at,
+                    killed: false,
+                    leader_gone: false,
+                    then,
+                };
             }
-            Slot::Draining { kill_at: current, then: current_then, killed, .. } => {
+            Slot::Draining {
+                kill_at: current,
+                then: current_then,
+                killed,
+                ..
+            } => {
                 if !*killed && kill_at < *current {
                     *current = kill_at;
                 }
@@ -219,10 +290,16 @@ impl Task {
         }
         self.set_phase(Phase::Stopping);
         self.stop_health_monitor();
-        let any_running = self.instances.iter().any(|instance| instance.running_pid().is_some());
+        let any_running = self
+            .instances
+            .iter()
+            .any(|instance| instance.running_pid().is_some());
         if any_running {
-            tracing::info!(process = &*self.name, signal = self.process.shutdown.signal.as_str(),
-                "stopping process");
+            tracing::info!(
+                process = &*self.name,
+                signal = self.process.shutdown.signal.as_str(),
+                "stopping process"
+            );
             self.run_pre_stop_hook().await;
         }
         let kill_at = deadline.min(Instant::now() + self.process.shutdown.timeout);
@@ -238,8 +315,12 @@ impl Task {
     pub(super) fn forward(&self, signal: Signal) {
         for instance in &self.instances {
             if let Some(pid) = instance.running_pid() {
-                tracing::debug!(process = &*self.name, instance_id = &*instance.id,
-                    signal = signal.as_str(), "forwarding signal");
+                tracing::debug!(
+                    process = &*self.name,
+                    instance_id = &*instance.id,
+                    signal = signal.as_str(),
+                    "forwarding signal"
+                );
                 signal_group(pid, signal);
             }
         }
@@ -263,9 +344,17 @@ impl Task {
             .iter()
             .filter_map(|instance| match instance.slot {
                 Slot::Restarting { at } => Some(at),
-                Slot::Draining { kill_at, leader_gone, .. } => {
+                Slot::Draining {
+                    kill_at,
+                    leader_gone,
+                    ..
+                } => {
                     let recheck = Instant::now() + DRAIN_RECHECK;
-                    Some(if leader_gone { kill_at.min(recheck) } else { kill_at })
+                    Some(if leader_gone {
+                        kill_at.min(recheck)
+                    } else {
+                        kill_at
+                    })
                 }
                 _ => None,
             })
@@ -278,7 +367,13 @@ impl Task {
         for index in 0..self.instances.len() {
             match self.instances[index].slot.clone() {
                 Slot::Restarting { at } if at <= now => self.spawn_instance(index),
-                Slot::Draining { pgid, kill_at, killed, leader_gone, then } if kill_at <= now => {
+                Slot::Draining {
+                    pgid,
+                    kill_at,
+                    killed,
+                    leader_gone,
+                    then,
+                } if kill_at <= now => {
                     self.on_kill_time(index, pgid, killed, leader_gone, then);
                 }
                 _ => {}
@@ -287,17 +382,38 @@ impl Task {
         self.check_groups();
     }
 
-    fn on_kill_time(&mut self, index: usize, pgid: Pid, killed: bool, leader_gone: bool, then: After) {
+    fn on_kill_time(
+        &mut self,
+        index: usize,
+        pgid: Pid,
+        killed: bool,
+        leader_gone: bool,
+        then: After,
+    ) {
         let instance = &mut self.instances[index];
         if killed {
-            tracing::error!(process = &*self.name, instance_id = &*instance.id,
-                pgid = pgid.as_raw(), "process group still not empty after SIGKILL; giving up on it");
-            instance.slot = Slot::Draining { pgid, kill_at: Instant::now(), killed, leader_gone: true, then };
+            tracing::error!(
+                process = &*self.name,
+                instance_id = &*instance.id,
+                pgid = pgid.as_raw(),
+                "process group still not empty after SIGKILL; giving up on it"
+            );
+            instance.slot = Slot::Draining {
+                pgid,
+                kill_at: Instant::now(),
+                killed,
+                leader_gone: true,
+                then,
+            };
             self.finish_drain(index, then);
             return;
         }
-        tracing::warn!(process = &*self.name, instance_id = &*instance.id, pgid = pgid.as_raw(),
-            "stop timeout passed; sending SIGKILL to the process group");
+        tracing::warn!(
+            process = &*self.name,
+            instance_id = &*instance.id,
+            pgid = pgid.as_raw(),
+            "stop timeout passed; sending SIGKILL to the process group"
+        );
         signal_group(pgid, Signal::SIGKILL);
         instance.slot = Slot::Draining {
             pgid,
@@ -311,7 +427,13 @@ impl Task {
     /// Completes drains whose leader is gone and whose group is empty.
     pub(super) fn check_groups(&mut self) {
         for index in 0..self.instances.len() {
-            if let Slot::Draining { pgid, leader_gone: true, then, .. } = self.instances[index].slot {
+            if let Slot::Draining {
+                pgid,
+                leader_gone: true,
+                then,
+                ..
+            } = self.instances[index].slot
+            {
                 if !group_exists(pgid) {
                     self.finish_drain(index, then);
                 }
@@ -340,8 +462,22 @@ fn log_exit(process: &str, instance_id: &str, pid: Pid, status: ExitStatus, requ
     let exit_code = status.code();
     let signal = status.signal_name();
     if requested || status.success() {
-        tracing::info!(process, instance_id, pid, exit_code, signal, "process exited");
+        tracing::info!(
+            process,
+            instance_id,
+            pid,
+            exit_code,
+            signal,
+            "process exited"
+        );
     } else {
-        tracing::warn!(process, instance_id, pid, exit_code, signal, "process exited");
+        tracing::warn!(
+            process,
+            instance_id,
+            pid,
+            exit_code,
+            signal,
+            "process exited"
+        );
     }
 }

@@ -121,14 +121,25 @@ mod tests {
     use super::*;
 
     fn status(phase: Phase, started: bool, became_healthy: bool) -> Status {
-        Status { phase, started, became_healthy, healthy: became_healthy }
+        Status {
+            phase,
+            started,
+            became_healthy,
+            healthy: became_healthy,
+        }
     }
 
     #[test]
     fn healthy_condition_waits_for_health_not_start() {
         let running = status(Phase::Running, true, false);
-        assert!(matches!(check(&running, DependencyCondition::Healthy), Check::Pending));
-        assert!(matches!(check(&running, DependencyCondition::Started), Check::Met));
+        assert!(matches!(
+            check(&running, DependencyCondition::Healthy),
+            Check::Pending
+        ));
+        assert!(matches!(
+            check(&running, DependencyCondition::Started),
+            Check::Met
+        ));
     }
 
     #[test]
@@ -141,6 +152,9 @@ mod tests {
     #[test]
     fn fatal_before_healthy_is_impossible() {
         let fatal = status(Phase::Fatal, true, false);
-        assert!(matches!(check(&fatal, DependencyCondition::Healthy), Check::Impossible(_)));
+        assert!(matches!(
+            check(&fatal, DependencyCondition::Healthy),
+            Check::Impossible(_)
+        ));
     }
 }

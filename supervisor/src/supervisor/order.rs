@@ -15,7 +15,10 @@ pub(crate) fn stop_waves(processes: &[Process]) -> Vec<Vec<String>> {
     let mut dependents: HashMap<&str, Vec<&str>> = HashMap::new();
     for process in processes {
         for dependency in &process.depends_on {
-            dependents.entry(dependency.name.as_str()).or_default().push(&process.name);
+            dependents
+                .entry(dependency.name.as_str())
+                .or_default()
+                .push(&process.name);
         }
     }
     let mut levels: HashMap<&str, usize> = HashMap::new();
@@ -25,7 +28,13 @@ pub(crate) fn stop_waves(processes: &[Process]) -> Vec<Vec<String>> {
 
     let mut keyed: Vec<(usize, i32, &str)> = processes
         .iter()
-        .map(|process| (levels[process.name.as_str()], process.priority, process.name.as_str()))
+        .map(|process| {
+            (
+                levels[process.name.as_str()],
+                process.priority,
+                process.name.as_str(),
+            )
+        })
         .collect();
     keyed.sort_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)).then(a.2.cmp(b.2)));
 

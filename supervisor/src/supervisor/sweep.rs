@@ -27,11 +27,20 @@ const RECHECK: Duration = Duration::from_millis(10);
 /// Terminates every process left after the ordered stop.
 pub(crate) async fn final_sweep(reaper: &Reaper, deadline: Instant) {
     let pid_one = std::process::id() == 1;
-    let remaining = || if pid_one { anyone_left() } else { !own_children().is_empty() };
+    let remaining = || {
+        if pid_one {
+            anyone_left()
+        } else {
+            !own_children().is_empty()
+        }
+    };
     if !remaining() {
         return;
     }
-    tracing::info!(pid_one, "sending SIGTERM to processes left after the ordered stop");
+    tracing::info!(
+        pid_one,
+        "sending SIGTERM to processes left after the ordered stop"
+    );
     signal_rest(pid_one, Signal::SIGTERM);
     let grace_end = (Instant::now() + SWEEP_GRACE).min(deadline.max(Instant::now()));
     if wait_until_gone(reaper, &remaining, grace_end).await {

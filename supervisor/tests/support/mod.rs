@@ -22,12 +22,18 @@ pub struct Dir {
 
 impl Dir {
     pub fn new() -> Dir {
-        let guard = tempfile::Builder::new().prefix("phpeek-test-").tempdir().expect("tempdir");
+        let guard = tempfile::Builder::new()
+            .prefix("phpeek-test-")
+            .tempdir()
+            .expect("tempdir");
         // Children may run as another user (php-fpm as root switches to nobody).
         let path = guard.path().to_path_buf();
         std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755))
             .expect("chmod tempdir");
-        Dir { path, _guard: guard }
+        Dir {
+            path,
+            _guard: guard,
+        }
     }
 
     pub fn join(&self, name: &str) -> PathBuf {
@@ -78,7 +84,8 @@ impl Lines {
         self.all()
             .iter()
             .map(|line| {
-                serde_json::from_str(line).unwrap_or_else(|error| panic!("not JSON ({error}): {line:?}"))
+                serde_json::from_str(line)
+                    .unwrap_or_else(|error| panic!("not JSON ({error}): {line:?}"))
             })
             .collect()
     }
@@ -101,9 +108,15 @@ impl Lines {
     }
 
     /// Waits until a JSON record satisfies `matches`.
-    pub fn wait_for_record(&self, timeout: Duration, matches: impl Fn(&Value) -> bool) -> Option<Value> {
+    pub fn wait_for_record(
+        &self,
+        timeout: Duration,
+        matches: impl Fn(&Value) -> bool,
+    ) -> Option<Value> {
         let line = self.wait_for(timeout, |line| {
-            serde_json::from_str::<Value>(line).map(|record| matches(&record)).unwrap_or(false)
+            serde_json::from_str::<Value>(line)
+                .map(|record| matches(&record))
+                .unwrap_or(false)
         })?;
         serde_json::from_str(&line).ok()
     }
@@ -144,7 +157,11 @@ impl Pm {
         let stderr = Lines::default();
         stdout.collect(child.stdout.take().expect("stdout"));
         stderr.collect(child.stderr.take().expect("stderr"));
-        Pm { child, stdout, stderr }
+        Pm {
+            child,
+            stdout,
+            stderr,
+        }
     }
 
     pub fn pid(&self) -> i32 {
@@ -181,7 +198,11 @@ impl Pm {
 
     /// Dumps everything the binary printed, for failure messages.
     pub fn transcript(&self) -> String {
-        format!("stdout:\n{}\nstderr:\n{}", self.stdout.all().join("\n"), self.stderr.all().join("\n"))
+        format!(
+            "stdout:\n{}\nstderr:\n{}",
+            self.stdout.all().join("\n"),
+            self.stderr.all().join("\n")
+        )
     }
 }
 
@@ -199,7 +220,9 @@ pub fn children_of(pid: i32) -> Vec<i32> {
     std::fs::read_dir("/proc")
         .expect("read /proc")
         .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<i32>().ok())
-        .filter(|candidate| stat_field(*candidate, 1).and_then(|ppid| ppid.parse().ok()) == Some(pid))
+        .filter(|candidate| {
+            stat_field(*candidate, 1).and_then(|ppid| ppid.parse().ok()) == Some(pid)
+        })
         .collect()
 }
 
@@ -217,7 +240,11 @@ pub fn pids_with_cmdline(marker: &str) -> Vec<i32> {
         .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<i32>().ok())
         .filter(|pid| {
             std::fs::read(format!("/proc/{pid}/cmdline"))
-                .map(|raw| String::from_utf8_lossy(&raw).replace('\0', " ").contains(marker))
+                .map(|raw| {
+                    String::from_utf8_lossy(&raw)
+                        .replace('\0', " ")
+                        .contains(marker)
+                })
                 .unwrap_or(false)
         })
         .filter(|pid| stat_field(*pid, 0).as_deref() != Some("Z"))
@@ -259,7 +286,10 @@ pub fn http_get(port: u16, path: &str, timeout: Duration) -> std::io::Result<(u1
     use std::io::Write;
     let mut stream = std::net::TcpStream::connect(("127.0.0.1", port))?;
     stream.set_read_timeout(Some(timeout))?;
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )?;
     let mut response = String::new();
     stream.read_to_string(&mut response)?;
     let status = response
@@ -267,7 +297,10 @@ pub fn http_get(port: u16, path: &str, timeout: Duration) -> std::io::Result<(u1
         .nth(1)
         .and_then(|code| code.parse().ok())
         .ok_or_else(|| std::io::Error::other(format!("no status line in {response:?}")))?;
-    let body = response.split_once("\r\n\r\n").map(|(_, body)| body.to_owned()).unwrap_or_default();
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_owned())
+        .unwrap_or_default();
     Ok((status, body))
 }
 
@@ -306,11 +339,18 @@ impl PhpStack {
             .filter_map(|line| line.split_once('='))
             .map(|(key, value)| (key.to_owned(), value.to_owned()))
             .collect();
-        PhpStack { dir, http_port, fpm_listen, env }
+        PhpStack {
+            dir,
+            http_port,
+            fpm_listen,
+            env,
+        }
     }
 
     pub fn var(&self, key: &str) -> &str {
-        self.env.get(key).unwrap_or_else(|| panic!("{key} missing from PREFIX/env"))
+        self.env
+            .get(key)
+            .unwrap_or_else(|| panic!("{key} missing from PREFIX/env"))
     }
 
     /// A phpeek-pm config for php-fpm and nginx with `global` settings.
