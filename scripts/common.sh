@@ -1,0 +1,69 @@
+# Helpers shared by the scripts in this folder. Source it from bash:
+#   . "$(dirname -- "${BASH_SOURCE[0]}")/common.sh"
+
+# Print an error naming the calling script and exit with status 1.
+die() {
+    printf '%s: error: %s\n' "${0##*/}" "$*" >&2
+    exit 1
+}
+
+# Print a progress message on stderr, so stdout stays free for data.
+note() {
+    printf '%s: %s\n' "${0##*/}" "$*" >&2
+}
+
+# Print the absolute path of the php-fpm binary, or nothing.
+#
+# PHP_FPM_BIN wins when set. Otherwise this takes "php-fpm" from PATH, then
+# the highest versioned "php-fpmX.Y" from PATH or /usr/sbin, because Debian
+# installs only /usr/sbin/php-fpm8.2 (bookworm) and /usr/sbin is not on the
+# PATH of ordinary users.
+find_php_fpm() {
+    if [[ -n ${PHP_FPM_BIN:-} ]]; then
+        command -v -- "$PHP_FPM_BIN" || true
+        return
+    fi
+    if command -v php-fpm; then
+        return
+    fi
+
+    local dir candidate candidates=()
+    local IFS=:
+    for dir in $PATH /usr/local/sbin /usr/sbin; do
+        for candidate in "$dir"/php-fpm[0-9]*; do
+            [[ -x $candidate ]] && candidates+=("$candidate")
+        done
+    done
+    unset IFS
+    if ((${#candidates[@]} > 0)); then
+        # Sort on the file name alone so that the version decides.
+        for candidate in "${candidates[@]}"; do
+            printf '%s %s\n' "${candidate##*/}" "$candidate"
+        done | sort -V -k1,1 | tail -n 1 | cut -d' ' -f2-
+    fi
+}
+
+# Print the absolute path of the nginx binary, or nothing. NGINX_BIN wins
+# when set, then nginx from PATH, then /usr/sbin/nginx.
+find_nginx() {
+    if [[ -n ${NGINX_BIN:-} ]]; then
+        command -v -- "$NGINX_BIN" || true
+        return
+    fi
+    command -v nginx && return
+    if [[ -x /usr/sbin/nginx ]]; then
+        printf '%s\n' /usr/sbin/nginx
+    fi
+}
+
+# Succeed when any of the named Debian packages is installed.
+package_installed() {
+    local package
+    for package in "$@"; do
+        if dpkg-query -W -f='${Status}' "$package" 2>/dev/null \
+            | grep -q 'install ok installed'; then
+            return 0
+        fi
+    done
+    return 1
+}
