@@ -43,7 +43,7 @@ pub(crate) fn order_processes(
             )
         };
         decoder
-            .error_at(origin, "processes", message.to_owned())
+            .error_at(origin, "processes", message)
             .set_hint(hint);
         return Vec::new();
     }
