@@ -3,7 +3,7 @@
 //! # How loading works
 //!
 //! 1. The YAML text is parsed into a tree of nodes that remember their line
-//!    and column ([`yaml`]). Duplicate keys and a second document are errors.
+//!    and column. Duplicate keys and a second document are errors.
 //! 2. The tree is decoded field by field into the types in [`model`]. Each
 //!    scalar is read as the type of its field, after `${VAR}` references in it
 //!    are substituted ([`substitute()`]). Unknown keys are errors, and keys
@@ -86,16 +86,18 @@ fn load(text: &str, name: &str, env: &dyn Lookup) -> Result<Loaded, Report> {
     let config =
         yaml::parse(text, &mut decoder.problems).and_then(|root| decode_root(&mut decoder, &root));
 
-    let problems = decoder.problems;
+    let has_errors = decoder.problems.has_errors();
+    let mut problems = decoder.problems.into_vec();
     match config {
-        Some(config) if !problems.has_errors() => {
-            let warnings = Report::new(problems.into_vec()).into_problems();
+        Some(config) if !has_errors => {
+            let warnings = Report::new(problems).into_problems();
             Ok(Loaded { config, warnings })
         }
-        _ => {
-            let mut problems = problems.into_vec();
-            if problems.is_empty() {
-                // Only an empty file gets here: every other failure is recorded.
+        Some(_) => Err(Report::new(problems)),
+        None => {
+            // No config and no error means the file had no content: every
+            // other way to get no config records an error.
+            if !has_errors {
                 let mut empty = Problem::about_file(name, "the configuration is empty");
                 empty.set_hint("define at least one process under `processes`");
                 problems.push(empty);

@@ -99,91 +99,97 @@ fn default_global() -> Global {
     }
 }
 
+const LOG_LEVELS: &[(&str, LogLevel)] = &[
+    ("trace", LogLevel::Trace),
+    ("debug", LogLevel::Debug),
+    ("info", LogLevel::Info),
+    ("warn", LogLevel::Warn),
+    ("error", LogLevel::Error),
+];
+
+const LOG_FORMATS: &[(&str, LogFormat)] = &[("json", LogFormat::Json), ("text", LogFormat::Text)];
+
+const FATAL_ACTIONS: &[(&str, FatalAction)] = &[
+    ("shutdown", FatalAction::Shutdown),
+    ("continue", FatalAction::Continue),
+];
+
 fn decode_global(decoder: &mut Decoder<'_>, field: &Field<'_>) -> Global {
-    let mut global = default_global();
+    let defaults = default_global();
     let Some(mut fields) = decoder.fields(field.node, &field.path) else {
-        return global;
+        return defaults;
     };
-    let levels = [
-        ("trace", LogLevel::Trace),
-        ("debug", LogLevel::Debug),
-        ("info", LogLevel::Info),
-        ("warn", LogLevel::Warn),
-        ("error", LogLevel::Error),
-    ];
-    let formats = [("json", LogFormat::Json), ("text", LogFormat::Text)];
-    let fatal_actions = [
-        ("shutdown", FatalAction::Shutdown),
-        ("continue", FatalAction::Continue),
-    ];
 
-    let shutdown_timeout =
-        decoder.read(&mut fields, "shutdown_timeout", Decoder::positive_duration);
-    let log_level = decoder.read(&mut fields, "log_level", |decoder, field| {
-        decoder.choice(field, "log level", &levels)
+    let fields = &mut fields;
+    let shutdown_timeout = decoder.read(fields, "shutdown_timeout", Decoder::positive_duration);
+    let log_level = decoder.read(fields, "log_level", |decoder, field| {
+        decoder.choice(field, "log level", LOG_LEVELS)
     });
-    let log_format = decoder.read(&mut fields, "log_format", |decoder, field| {
-        decoder.choice(field, "log format", &formats)
+    let log_format = decoder.read(fields, "log_format", |decoder, field| {
+        decoder.choice(field, "log format", LOG_FORMATS)
     });
-    let log_max_line_bytes = decoder.read(&mut fields, "log_max_line_bytes", positive_size);
-    let restart_policy = decoder.read(&mut fields, "restart_policy", restart_policy);
-    let max_restart_attempts =
-        decoder.read(&mut fields, "max_restart_attempts", |decoder, field| {
-            decoder.count(field, 0)
-        });
-    let restart_reset_after = decoder.read(&mut fields, "restart_reset_after", Decoder::duration);
-    let dependency_timeout = decoder.read(
-        &mut fields,
-        "dependency_timeout",
-        Decoder::positive_duration,
-    );
-    let on_fatal = decoder.read(&mut fields, "on_fatal", |decoder, field| {
-        decoder.choice(field, "fatal action", &fatal_actions)
+    let log_max_line_bytes = decoder.read(fields, "log_max_line_bytes", positive_size);
+    let restart_policy = decoder.read(fields, "restart_policy", restart_policy);
+    let max_restart_attempts = decoder.read(fields, "max_restart_attempts", |decoder, field| {
+        decoder.count(field, 0)
     });
-
-    set(&mut global.shutdown_timeout, shutdown_timeout);
-    set(&mut global.log_level, log_level);
-    set(&mut global.log_format, log_format);
-    set(&mut global.log_max_line_bytes, log_max_line_bytes);
-    set(&mut global.restart_policy, restart_policy);
-    set(&mut global.max_restart_attempts, max_restart_attempts);
-    set(&mut global.restart_reset_after, restart_reset_after);
-    set(&mut global.dependency_timeout, dependency_timeout);
-    set(&mut global.on_fatal, on_fatal);
-    decode_backoff(decoder, &mut fields, &mut global);
-
+    let (backoff_initial, backoff_max) = decode_backoff(decoder, fields, &defaults);
+    let restart_reset_after = decoder.read(fields, "restart_reset_after", Decoder::duration);
+    let dependency_timeout = decoder.read(fields, "dependency_timeout", Decoder::positive_duration);
+    let on_fatal = decoder.read(fields, "on_fatal", |decoder, field| {
+        decoder.choice(field, "fatal action", FATAL_ACTIONS)
+    });
     fields.finish(decoder, INERT_GLOBAL_KEYS);
-    global
+
+    Global {
+        shutdown_timeout: shutdown_timeout.unwrap_or(defaults.shutdown_timeout),
+        log_level: log_level.unwrap_or(defaults.log_level),
+        log_format: log_format.unwrap_or(defaults.log_format),
+        log_max_line_bytes: log_max_line_bytes.unwrap_or(defaults.log_max_line_bytes),
+        restart_policy: restart_policy.unwrap_or(defaults.restart_policy),
+        max_restart_attempts: max_restart_attempts.unwrap_or(defaults.max_restart_attempts),
+        restart_backoff_initial: backoff_initial,
+        restart_backoff_max: backoff_max,
+        restart_reset_after: restart_reset_after.unwrap_or(defaults.restart_reset_after),
+        dependency_timeout: dependency_timeout.unwrap_or(defaults.dependency_timeout),
+        on_fatal: on_fatal.unwrap_or(defaults.on_fatal),
+    }
 }
 
-/// Reads the backoff keys, including the legacy `restart_backoff`, which sets
-/// the initial delay to its value and the cap to 12 times that, unless the
-/// newer keys are given.
-fn decode_backoff(decoder: &mut Decoder<'_>, fields: &mut Fields<'_>, global: &mut Global) {
-    if let Some(field) = fields.get("restart_backoff") {
-        if let Some(legacy) = decoder.positive_duration(&field) {
-            global.restart_backoff_initial = legacy;
-            global.restart_backoff_max = legacy.saturating_mul(12);
-        }
-    }
+/// Reads the initial and maximum restart backoff.
+///
+/// The legacy `restart_backoff` sets the initial delay to its value and the
+/// maximum to 12 times that, as in PHPeek PM 1.x, unless the newer keys are
+/// given.
+fn decode_backoff(
+    decoder: &mut Decoder<'_>,
+    fields: &mut Fields<'_>,
+    defaults: &Global,
+) -> (Duration, Duration) {
+    let legacy = decoder.read(fields, "restart_backoff", Decoder::positive_duration);
     let initial_field = fields.get("restart_backoff_initial");
     let initial = initial_field
         .as_ref()
         .and_then(|field| decoder.positive_duration(field));
-    set(&mut global.restart_backoff_initial, initial);
     let max_field = fields.get("restart_backoff_max");
     let max = max_field
         .as_ref()
         .and_then(|field| decoder.positive_duration(field));
-    set(&mut global.restart_backoff_max, max);
 
-    if global.restart_backoff_max < global.restart_backoff_initial {
+    let initial = initial
+        .or(legacy)
+        .unwrap_or(defaults.restart_backoff_initial);
+    let max = max
+        .or(legacy.map(|legacy| legacy.saturating_mul(12)))
+        .unwrap_or(defaults.restart_backoff_max);
+    if max < initial {
         let message = "restart_backoff_max is shorter than restart_backoff_initial";
         let hint = "make restart_backoff_max at least as long";
         if let Some(field) = max_field.or(initial_field) {
             decoder.error(&field, message).set_hint(hint);
         }
     }
+    (initial, max)
 }
 
 fn positive_size(decoder: &mut Decoder<'_>, field: &Field<'_>) -> Option<usize> {
@@ -193,13 +199,6 @@ fn positive_size(decoder: &mut Decoder<'_>, field: &Field<'_>) -> Option<usize> 
         return None;
     }
     Some(size)
-}
-
-/// Overwrites `target` with `value` when there is one, keeping the default otherwise.
-pub(crate) fn set<T>(target: &mut T, value: Option<T>) {
-    if let Some(value) = value {
-        *target = value;
-    }
 }
 
 /// Reads a restart policy.
@@ -256,68 +255,41 @@ pub(crate) fn decode_hook(
 ) -> Option<Hook> {
     let mut fields = decoder.fields(field.node, &field.path)?;
 
-    let name_field = fields.get("name");
-    let name = name_field
-        .as_ref()
-        .and_then(|field| decoder.nonempty_text(field));
-    let command = match fields.get("command") {
-        Some(command) => decoder.command(&command),
-        None => {
-            let hint = "give the program and its arguments, like [php, artisan, migrate]";
-            decoder
-                .error_at(
-                    &field.node.origin,
-                    &field.path,
-                    "hook has no `command`".to_owned(),
-                )
-                .set_hint(hint);
-            None
-        }
+    let name = decoder.read(&mut fields, "name", Decoder::nonempty_text);
+    let command_field = fields.get("command");
+    let example = "[php, artisan, migrate]";
+    let owner = (&field.node.origin, field.path.as_str());
+    let command = decoder.required_command(command_field, owner, "hook", example);
+    let timeout = decoder.read(&mut fields, "timeout", Decoder::positive_duration);
+    let retry = decoder.read(&mut fields, "retry", |decoder, field| {
+        decoder.count(field, 0)
+    });
+    let retry_delay = decoder.read(&mut fields, "retry_delay", Decoder::duration);
+    let continue_on_error = decoder.read(&mut fields, "continue_on_error", Decoder::bool);
+    let env = decoder.read(&mut fields, "env", |decoder, field| {
+        Some(decoder.env_map(field))
+    });
+    let working_dir = decoder.optional_text(fields.get("working_dir").as_ref());
+    let (user, group) = (fields.get("user"), fields.get("group"));
+    let user = if resolve_user {
+        credentials::resolve(decoder, user.as_ref(), group.as_ref())
+    } else {
+        None
     };
-    let mut hook = Hook {
-        name: String::new(),
-        command: command.clone().unwrap_or_default(),
-        timeout: Duration::from_secs(30),
-        retry: 0,
-        retry_delay: Duration::from_secs(1),
-        continue_on_error: false,
-        env: Vec::new(),
-        working_dir: None,
-        user: None,
-    };
-    set(
-        &mut hook.timeout,
-        decoder.read(&mut fields, "timeout", Decoder::positive_duration),
-    );
-    set(
-        &mut hook.retry,
-        decoder.read(&mut fields, "retry", |decoder, field| {
-            decoder.count(field, 0)
-        }),
-    );
-    set(
-        &mut hook.retry_delay,
-        decoder.read(&mut fields, "retry_delay", Decoder::duration),
-    );
-    set(
-        &mut hook.continue_on_error,
-        decoder.read(&mut fields, "continue_on_error", Decoder::bool),
-    );
-    if let Some(env) = fields.get("env") {
-        hook.env = decoder.env_map(&env);
-    }
-    hook.working_dir = decoder
-        .optional_text(fields.get("working_dir").as_ref())
-        .map(PathBuf::from);
-    let user = fields.get("user");
-    let group = fields.get("group");
-    if resolve_user {
-        hook.user = credentials::resolve(decoder, user.as_ref(), group.as_ref());
-    }
     fields.finish(decoder, &[]);
 
-    hook.name = name.unwrap_or_else(|| program_name(&hook.command));
-    command.map(|_| hook)
+    let command = command?;
+    Some(Hook {
+        name: name.unwrap_or_else(|| program_name(&command)),
+        command,
+        timeout: timeout.unwrap_or(Duration::from_secs(30)),
+        retry: retry.unwrap_or(0),
+        retry_delay: retry_delay.unwrap_or(Duration::from_secs(1)),
+        continue_on_error: continue_on_error.unwrap_or(false),
+        env: env.unwrap_or_default(),
+        working_dir: working_dir.map(PathBuf::from),
+        user,
+    })
 }
 
 /// Returns the base name of the program in `command`, for a default hook name.

@@ -85,7 +85,7 @@ impl<'n> Fields<'n> {
     /// A key matching one of `inert` (exactly, or by prefix when the pattern
     /// ends in `*`) gets a warning that it has no effect. Any other key is an
     /// error, with a suggestion when a known key is close.
-    pub(crate) fn finish(self, decoder: &mut Decoder<'_>, inert: &[&str]) {
+    pub(crate) fn finish(&self, decoder: &mut Decoder<'_>, inert: &[&str]) {
         for (entry, used) in self.entries.iter().zip(&self.used) {
             if *used {
                 continue;
@@ -301,8 +301,9 @@ impl<'e> Decoder<'e> {
         complete.then_some(texts)
     }
 
-    /// Reads a command: a list of arguments, or one string split like a
-    /// POSIX shell splits words (quotes group, but nothing is expanded).
+    /// Reads a command: a list of arguments, or one string split into words
+    /// as a POSIX shell would. Quotes and backslashes group, a `#` that starts
+    /// a word begins a comment, and nothing is expanded.
     pub(crate) fn command(&mut self, field: &Field<'_>) -> Option<Vec<String>> {
         let words = if let Value::Scalar(_) = field.node.value {
             let text = self.text(field)?;
@@ -329,6 +330,24 @@ impl<'e> Decoder<'e> {
             return None;
         }
         Some(words)
+    }
+
+    /// Reads a `command` that must be present. A missing command is reported
+    /// at `at` and `path`, naming the `owner` ("hook") and showing `example`.
+    pub(crate) fn required_command(
+        &mut self,
+        command: Option<Field<'_>>,
+        (at, path): (&Origin, &str),
+        owner: &str,
+        example: &str,
+    ) -> Option<Vec<String>> {
+        let Some(command) = command else {
+            let hint = format!("give the program and its arguments, like {example}");
+            let message = format!("{owner} has no `command`");
+            self.problems.error(at, path, message).set_hint(hint);
+            return None;
+        };
+        self.command(&command)
     }
 
     /// Reads a mapping of environment variables. Single values of any type
@@ -384,7 +403,12 @@ impl<'e> Decoder<'e> {
     }
 
     /// Records an error at an origin that isn't a field value, such as a key.
-    pub(crate) fn error_at(&mut self, at: &Origin, path: &str, message: String) -> &mut Problem {
+    pub(crate) fn error_at(
+        &mut self,
+        at: &Origin,
+        path: &str,
+        message: impl Into<String>,
+    ) -> &mut Problem {
         self.problems.error(at, path, message)
     }
 }

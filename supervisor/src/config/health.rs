@@ -2,7 +2,6 @@
 
 use std::time::Duration;
 
-use super::decode::set;
 use super::fields::{Decoder, Field};
 use super::model::{HealthCheck, Probe};
 use super::values::Invalid;
@@ -30,7 +29,7 @@ pub(crate) fn decode(decoder: &mut Decoder<'_>, field: &Field<'_>) -> Option<Hea
         .and_then(|kind| decoder.choice(kind, "health check type", PROBE_KINDS));
     if kind_field.is_none() {
         let hint = "set `type` to tcp, http or exec";
-        let message = "health check has no `type`".to_owned();
+        let message = "health check has no `type`";
         decoder
             .error_at(&field.node.origin, &field.path, message)
             .set_hint(hint);
@@ -39,41 +38,12 @@ pub(crate) fn decode(decoder: &mut Decoder<'_>, field: &Field<'_>) -> Option<Hea
     let url = fields.get("url");
     let command = fields.get("command");
     let expected_status = fields.get("expected_status");
-
-    let mut check = HealthCheck {
-        probe: Probe::Exec {
-            command: Vec::new(),
-        },
-        initial_delay: Duration::ZERO,
-        period: Duration::from_secs(10),
-        timeout: Duration::from_secs(3),
-        failure_threshold: 3,
-        success_threshold: 1,
-    };
-    set(
-        &mut check.initial_delay,
-        decoder.read(&mut fields, "initial_delay", Decoder::duration),
-    );
-    set(
-        &mut check.period,
-        decoder.read(&mut fields, "period", Decoder::positive_duration),
-    );
-    set(
-        &mut check.timeout,
-        decoder.read(&mut fields, "timeout", Decoder::positive_duration),
-    );
-    set(
-        &mut check.failure_threshold,
-        decoder.read(&mut fields, "failure_threshold", |decoder, field| {
-            decoder.count(field, 1)
-        }),
-    );
-    set(
-        &mut check.success_threshold,
-        decoder.read(&mut fields, "success_threshold", |decoder, field| {
-            decoder.count(field, 1)
-        }),
-    );
+    let at_least_one = |decoder: &mut Decoder<'_>, field: &Field<'_>| decoder.count(field, 1);
+    let initial_delay = decoder.read(&mut fields, "initial_delay", Decoder::duration);
+    let period = decoder.read(&mut fields, "period", Decoder::positive_duration);
+    let timeout = decoder.read(&mut fields, "timeout", Decoder::positive_duration);
+    let failure_threshold = decoder.read(&mut fields, "failure_threshold", at_least_one);
+    let success_threshold = decoder.read(&mut fields, "success_threshold", at_least_one);
     fields.finish(decoder, &["mode"]);
 
     let probe = match kind? {
@@ -90,8 +60,14 @@ pub(crate) fn decode(decoder: &mut Decoder<'_>, field: &Field<'_>) -> Option<Hea
             exec_probe(decoder, field, command.as_ref())
         }
     };
-    check.probe = probe?;
-    Some(check)
+    Some(HealthCheck {
+        probe: probe?,
+        initial_delay: initial_delay.unwrap_or(Duration::ZERO),
+        period: period.unwrap_or(Duration::from_secs(10)),
+        timeout: timeout.unwrap_or(Duration::from_secs(3)),
+        failure_threshold: failure_threshold.unwrap_or(3),
+        success_threshold: success_threshold.unwrap_or(1),
+    })
 }
 
 /// Warns about keys that belong to another type of probe.

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use nix::sys::signal::Signal;
 
-use super::decode::{decode_hook, restart_policy, set};
+use super::decode::{decode_hook, restart_policy};
 use super::fields::{join, Decoder, Field};
 use super::model::{DependencyCondition, Process, ProcessKind, RestartPolicy, Shutdown};
 use super::node::{Origin, Value};
@@ -135,17 +135,9 @@ fn decode_process(
         .as_ref()
         .and_then(|kind| decoder.choice(kind, "process type", PROCESS_KINDS));
     let kind = kind.unwrap_or(ProcessKind::Longrun);
-    let command = match fields.get("command") {
-        Some(command) => decoder.command(&command),
-        None => {
-            let hint = "give the program and its arguments, like [php-fpm, -F]";
-            let message = "process has no `command`".to_owned();
-            decoder
-                .error_at(origin, &field.path, message)
-                .set_hint(hint);
-            None
-        }
-    };
+    let command_field = fields.get("command");
+    let owner = (origin, field.path.as_str());
+    let command = decoder.required_command(command_field, owner, "process", "[php-fpm, -F]");
     let priority = decoder.read(&mut fields, "priority", |decoder, field| {
         decoder.int(field, i32::MIN.into(), i32::MAX.into())
     });
@@ -318,26 +310,25 @@ fn default_shutdown() -> Shutdown {
     }
 }
 
+/// Decodes `shutdown`. The hook's account is looked up only for an enabled process.
 fn decode_shutdown(decoder: &mut Decoder<'_>, field: &Field<'_>, enabled: bool) -> Shutdown {
-    let mut shutdown = default_shutdown();
+    let defaults = default_shutdown();
     let Some(mut fields) = decoder.fields(field.node, &field.path) else {
-        return shutdown;
+        return defaults;
     };
 
-    set(
-        &mut shutdown.signal,
-        decoder.read(&mut fields, "signal", Decoder::signal),
-    );
-    set(
-        &mut shutdown.timeout,
-        decoder.read(&mut fields, "timeout", Decoder::positive_duration),
-    );
-    shutdown.pre_stop_hook = decoder.read(&mut fields, "pre_stop_hook", |decoder, field| {
+    let signal = decoder.read(&mut fields, "signal", Decoder::signal);
+    let timeout = decoder.read(&mut fields, "timeout", Decoder::positive_duration);
+    let pre_stop_hook = decoder.read(&mut fields, "pre_stop_hook", |decoder, field| {
         decode_hook(decoder, field, enabled)
     });
-
     fields.finish(decoder, &["kill_signal", "graceful"]);
-    shutdown
+
+    Shutdown {
+        signal: signal.unwrap_or(defaults.signal),
+        timeout: timeout.unwrap_or(defaults.timeout),
+        pre_stop_hook,
+    }
 }
 
 #[cfg(test)]

@@ -31,55 +31,14 @@ pub(crate) fn order_processes(
     origin: &Origin,
 ) -> Vec<Process> {
     if !drafts.iter().any(|draft| draft.enabled) {
-        let (message, hint) = if drafts.is_empty() {
-            (
-                "no process is defined",
-                "add one under `processes`, with at least a `command`",
-            )
-        } else {
-            (
-                "every process is disabled",
-                "set `enabled: true` on at least one process",
-            )
-        };
-        decoder
-            .error_at(origin, "processes", message.to_owned())
-            .set_hint(hint);
+        report_nothing_enabled(decoder, drafts.is_empty(), origin);
         return Vec::new();
     }
 
-    let index_of: HashMap<&str, usize> = drafts
-        .iter()
-        .enumerate()
-        .map(|(index, draft)| (draft.process.name.as_str(), index))
-        .collect();
-    let mut edges: Vec<Vec<Edge<'_>>> = drafts.iter().map(|_| Vec::new()).collect();
-    let mut dependencies: Vec<Vec<Dependency>> = drafts.iter().map(|_| Vec::new()).collect();
-    for (index, draft) in drafts.iter().enumerate().filter(|(_, draft)| draft.enabled) {
-        for dependency in &draft.dependencies {
-            let Some(target) = check_dependency(decoder, &drafts, &index_of, draft, dependency)
-            else {
-                continue;
-            };
-            if edges[index].iter().any(|edge| edge.target == target) {
-                let message = format!("process `{}` is listed twice", dependency.name);
-                decoder.error_at(&dependency.origin, &dependency.path, message);
-                continue;
-            }
-            let condition = resolve_condition(decoder, &drafts[target], dependency);
-            dependencies[index].push(Dependency {
-                name: dependency.name.clone(),
-                condition,
-            });
-            edges[index].push(Edge {
-                target,
-                draft: dependency,
-            });
-        }
-    }
-
+    let (edges, dependencies) = resolve_dependencies(decoder, &drafts);
     report_cycles(decoder, &drafts, &edges);
     let order = start_order(&drafts, &edges);
+    // The edges borrow from the drafts, which are taken apart below.
     drop(edges);
 
     let mut processes: Vec<Option<Process>> = Vec::with_capacity(drafts.len());
@@ -92,6 +51,60 @@ pub(crate) fn order_processes(
         .into_iter()
         .filter_map(|index| processes[index].take())
         .collect()
+}
+
+fn report_nothing_enabled(decoder: &mut Decoder<'_>, no_processes: bool, origin: &Origin) {
+    let (message, hint) = if no_processes {
+        (
+            "no process is defined",
+            "add one under `processes`, with at least a `command`",
+        )
+    } else {
+        (
+            "every process is disabled",
+            "set `enabled: true` on at least one process",
+        )
+    };
+    decoder
+        .error_at(origin, "processes", message)
+        .set_hint(hint);
+}
+
+/// Checks the `depends_on` entries of the enabled processes. Returns, per
+/// process, the edges to valid targets and the resolved dependencies.
+fn resolve_dependencies<'d>(
+    decoder: &mut Decoder<'_>,
+    drafts: &'d [ProcessDraft],
+) -> (Vec<Vec<Edge<'d>>>, Vec<Vec<Dependency>>) {
+    let index_of: HashMap<&str, usize> = drafts
+        .iter()
+        .enumerate()
+        .map(|(index, draft)| (draft.process.name.as_str(), index))
+        .collect();
+    let mut edges: Vec<Vec<Edge<'d>>> = drafts.iter().map(|_| Vec::new()).collect();
+    let mut dependencies: Vec<Vec<Dependency>> = drafts.iter().map(|_| Vec::new()).collect();
+
+    for (index, draft) in drafts.iter().enumerate().filter(|(_, draft)| draft.enabled) {
+        for dependency in &draft.dependencies {
+            let Some(target) = check_dependency(decoder, drafts, &index_of, draft, dependency)
+            else {
+                continue;
+            };
+            if edges[index].iter().any(|edge| edge.target == target) {
+                let message = format!("process `{}` is listed twice", dependency.name);
+                decoder.error_at(&dependency.origin, &dependency.path, message);
+                continue;
+            }
+            let condition = resolve_condition(decoder, &drafts[target], dependency);
+            let name = dependency.name.clone();
+            dependencies[index].push(Dependency { name, condition });
+            edges[index].push(Edge {
+                target,
+                draft: dependency,
+            });
+        }
+    }
+    (edges, dependencies)
 }
 
 /// Returns the index of the process a dependency names, when that is a

@@ -42,7 +42,8 @@ pub(crate) fn parse(text: &str, problems: &mut Problems) -> Option<Node> {
     builder.root
 }
 
-/// A node under construction with the bookkeeping for the limits.
+/// A finished node with the sizes that the limits need.
+#[derive(Clone)]
 struct Built {
     node: Node,
     /// Nodes in this subtree, itself included.
@@ -97,15 +98,17 @@ impl MarkedEventReceiver for TreeBuilder<'_> {
             Event::DocumentStart => self.start_document(&origin),
             Event::Scalar(text, style, anchor, _tag) => {
                 let quoted = style != TScalarStyle::Plain;
-                let node = Node::scalar(text, quoted, origin);
-                self.complete(
-                    Built {
-                        node,
-                        size: 1,
-                        height: 1,
-                    },
-                    anchor,
-                );
+                if self.count_nodes(1, &origin) {
+                    let node = Node::scalar(text, quoted, origin);
+                    self.complete(
+                        Built {
+                            node,
+                            size: 1,
+                            height: 1,
+                        },
+                        anchor,
+                    );
+                }
             }
             Event::Alias(anchor) => self.alias(anchor, origin),
             Event::SequenceStart(anchor, _tag) => {
@@ -164,6 +167,9 @@ impl<'p> TreeBuilder<'p> {
     }
 
     fn open(&mut self, origin: Origin, anchor: usize, kind: FrameKind) {
+        if !self.count_nodes(1, &origin) {
+            return;
+        }
         if self.stack.len() >= MAX_DEPTH {
             let message = format!("values are nested more than {MAX_DEPTH} levels deep");
             self.fail(&origin, &message, "flatten the structure");
@@ -209,34 +215,32 @@ impl<'p> TreeBuilder<'p> {
             );
             return;
         };
-        let copy = Built {
-            node: target.node.clone(),
-            size: target.size,
-            height: target.height,
-        };
+        let copy = target.clone();
         if self.stack.len() + copy.height > MAX_DEPTH {
             let message = format!("values are nested more than {MAX_DEPTH} levels deep");
             self.fail(&at, &message, "flatten the structure");
             return;
         }
-        self.complete(copy, 0);
+        if self.count_nodes(copy.size, &at) {
+            self.complete(copy, 0);
+        }
+    }
+
+    /// Adds `count` nodes to the total, and stops the parse when the total
+    /// exceeds [`MAX_NODES`]. Returns whether the parse can go on.
+    fn count_nodes(&mut self, count: usize, at: &Origin) -> bool {
+        self.nodes = self.nodes.saturating_add(count);
+        if self.nodes > MAX_NODES {
+            let message = format!("the file has more than {MAX_NODES} values after aliases");
+            self.fail(at, &message, "use fewer aliases");
+        }
+        !self.stopped
     }
 
     /// Attaches a finished node to its parent, or makes it the root.
     fn complete(&mut self, built: Built, anchor: usize) {
-        self.nodes += built.size;
-        if self.nodes > MAX_NODES {
-            let message = format!("the file has more than {MAX_NODES} values after aliases");
-            self.fail(&built.node.origin, &message, "use fewer aliases");
-            return;
-        }
         if anchor != 0 {
-            let copy = Built {
-                node: built.node.clone(),
-                size: built.size,
-                height: built.height,
-            };
-            self.anchors.insert(anchor, copy);
+            self.anchors.insert(anchor, built.clone());
         }
 
         let path = self.path();
@@ -543,6 +547,15 @@ mod tests {
 
         assert!(root.is_none());
         assert_eq!(problems.len(), 1);
+    }
+
+    #[test]
+    fn large_flat_list_is_accepted() {
+        let text = format!("items:\n{}", "- x\n".repeat(90_000));
+        let (root, problems) = parse_text(&text);
+
+        assert!(problems.is_empty(), "{:?}", problems.first());
+        assert!(root.is_some());
     }
 
     #[test]
