@@ -362,7 +362,10 @@ fn runs_as_configured_user() {
         return;
     }
     let dir = Dir::new();
-    let out = dir.join("ids");
+    let shared = dir.join("shared");
+    std::fs::create_dir(&shared).expect("mkdir");
+    std::fs::set_permissions(&shared, std::os::unix::fs::PermissionsExt::from_mode(0o777)).expect("chmod");
+    let out = shared.join("ids");
     let config = format!(
         r#"
 processes:
