@@ -31,8 +31,17 @@ processes:
     depends_on: [migrate]
 "#,
     );
-    assert!(pm.wait_event("process started", Some("web"), LONG).is_some(), "{}", pm.transcript());
-    let migrated = pm.stdout.records().iter().position(|record| record["msg"] == "migrated");
+    assert!(
+        pm.wait_event("process started", Some("web"), LONG)
+            .is_some(),
+        "{}",
+        pm.transcript()
+    );
+    let migrated = pm
+        .stdout
+        .records()
+        .iter()
+        .position(|record| record["msg"] == "migrated");
     assert!(migrated.is_some_and(|at| at < index_of(&pm, "process started", "web")));
     pm.signal(libc::SIGTERM);
     assert_eq!(pm.wait(LONG), Some(0));
@@ -56,7 +65,10 @@ processes:
     );
     let mut pm = Pm::start(&dir, &config);
     assert_eq!(pm.wait(LONG), Some(1), "{}", pm.transcript());
-    assert!(!marker.exists(), "dependent ran although its dependency failed");
+    assert!(
+        !marker.exists(),
+        "dependent ran although its dependency failed"
+    );
 }
 
 #[test]
@@ -84,10 +96,16 @@ processes:
     assert_eq!(pm.wait(LONG), Some(1), "{}", pm.transcript());
     let failed = pm.stdout.count(|record| {
         record["msg"] == "process could not start"
-            && record["reason"].as_str().is_some_and(|reason| reason.contains("timed out"))
+            && record["reason"]
+                .as_str()
+                .is_some_and(|reason| reason.contains("timed out"))
     });
     assert_eq!(failed, 1, "{}", pm.transcript());
-    assert_eq!(pm.stdout.count(|record| record["msg"] == "process started" && record["process"] == "app"), 0);
+    assert_eq!(
+        pm.stdout
+            .count(|record| record["msg"] == "process started" && record["process"] == "app"),
+        0
+    );
 }
 
 #[test]
@@ -108,13 +126,18 @@ processes:
     priority: 20
 "#,
     );
-    assert!(pm.wait_event("process started", Some("late"), LONG).is_some());
+    assert!(pm
+        .wait_event("process started", Some("late"), LONG)
+        .is_some());
     let starts = [
         index_of(&pm, "process started", "early"),
         index_of(&pm, "process started", "middle"),
         index_of(&pm, "process started", "late"),
     ];
-    assert!(starts[0] < starts[1] && starts[1] < starts[2], "start order {starts:?}");
+    assert!(
+        starts[0] < starts[1] && starts[1] < starts[2],
+        "start order {starts:?}"
+    );
     pm.signal(libc::SIGTERM);
     assert_eq!(pm.wait(LONG), Some(0));
     let stops = [
@@ -122,7 +145,10 @@ processes:
         index_of(&pm, "stopping process", "middle"),
         index_of(&pm, "stopping process", "early"),
     ];
-    assert!(stops[0] < stops[1] && stops[1] < stops[2], "stop order {stops:?}");
+    assert!(
+        stops[0] < stops[1] && stops[1] < stops[2],
+        "stop order {stops:?}"
+    );
 }
 
 #[test]
@@ -167,7 +193,12 @@ processes:
     command: ["sleep", "60"]
 "#,
     );
-    assert!(pm.wait_event("process started", Some("web"), LONG).is_some(), "{}", pm.transcript());
+    assert!(
+        pm.wait_event("process started", Some("web"), LONG)
+            .is_some(),
+        "{}",
+        pm.transcript()
+    );
     pm.signal(libc::SIGTERM);
     assert_eq!(pm.wait(LONG), Some(0));
 }
@@ -212,14 +243,22 @@ processes:
     );
     let path = dir.write("phpeek-pm.yaml", &config);
     let mut pm = Pm::start_with(
-        std::process::Command::new(support::binary()).arg("-c").arg(path).env("FROM_CONTAINER", "container-value"),
+        std::process::Command::new(support::binary())
+            .arg("-c")
+            .arg(path)
+            .env("FROM_CONTAINER", "container-value"),
     );
-    let both = eventually(LONG, || dir.join("env-worker-1").exists() && dir.join("env-worker-0").exists());
+    let both = eventually(LONG, || {
+        dir.join("env-worker-1").exists() && dir.join("env-worker-0").exists()
+    });
     assert!(both, "{}", pm.transcript());
     let first = std::fs::read_to_string(dir.join("env-worker-0")).expect("read");
     assert_eq!(first.trim(), "worker worker-0 config-value container-value");
     let second = std::fs::read_to_string(dir.join("env-worker-1")).expect("read");
-    assert_eq!(second.trim(), "worker worker-1 config-value container-value");
+    assert_eq!(
+        second.trim(),
+        "worker worker-1 config-value container-value"
+    );
     pm.signal(libc::SIGTERM);
     assert_eq!(pm.wait(LONG), Some(0));
 }
@@ -242,12 +281,23 @@ processes:
         flag = flag.display()
     );
     let mut pm = Pm::start(&dir, &config);
-    assert!(pm.wait_event("process is healthy", Some("api"), LONG).is_some(), "{}", pm.transcript());
+    assert!(
+        pm.wait_event("process is healthy", Some("api"), LONG)
+            .is_some(),
+        "{}",
+        pm.transcript()
+    );
     std::fs::remove_file(&flag).expect("remove flag");
-    let failed = pm.wait_event("health check failed; restarting the process", Some("api"), LONG);
+    let failed = pm.wait_event(
+        "health check failed; restarting the process",
+        Some("api"),
+        LONG,
+    );
     assert!(failed.is_some(), "{}", pm.transcript());
     let restarted = eventually(LONG, || {
-        pm.stdout.count(|record| record["msg"] == "process started" && record["process"] == "api") == 2
+        pm.stdout
+            .count(|record| record["msg"] == "process started" && record["process"] == "api")
+            == 2
     });
     assert!(restarted, "{}", pm.transcript());
     pm.signal(libc::SIGTERM);
@@ -267,7 +317,9 @@ processes:
         got = got.display()
     );
     let mut pm = Pm::start(&dir, &config);
-    assert!(pm.wait_event("process started", Some("reloadable"), LONG).is_some());
+    assert!(pm
+        .wait_event("process started", Some("reloadable"), LONG)
+        .is_some());
     // The shell needs a moment to install its trap; keep sending until seen.
     let seen = eventually(LONG, || {
         pm.signal(libc::SIGHUP);
@@ -293,13 +345,22 @@ processes:
 "#
     );
     let mut pm = Pm::start(&dir, &config);
-    assert!(eventually(LONG, || !pids_with_cmdline(&format!("sleep {marker}")).is_empty()));
+    assert!(eventually(LONG, || !pids_with_cmdline(&format!(
+        "sleep {marker}"
+    ))
+    .is_empty()));
     pm.signal(libc::SIGTERM);
-    assert!(pm.wait_event("stopping process", Some("stubborn"), LONG).is_some());
+    assert!(pm
+        .wait_event("stopping process", Some("stubborn"), LONG)
+        .is_some());
     let second = Instant::now();
     pm.signal(libc::SIGTERM);
     assert_eq!(pm.wait(LONG), Some(0), "{}", pm.transcript());
-    assert!(second.elapsed() < Duration::from_secs(2), "waited {:?}", second.elapsed());
+    assert!(
+        second.elapsed() < Duration::from_secs(2),
+        "waited {:?}",
+        second.elapsed()
+    );
     assert!(pids_with_cmdline(&format!("sleep {marker}")).is_empty());
 }
 
@@ -319,12 +380,18 @@ processes:
 "#
     );
     let mut pm = Pm::start(&dir, &config);
-    assert!(eventually(LONG, || !pids_with_cmdline(&format!("sleep {marker}")).is_empty()));
+    assert!(eventually(LONG, || !pids_with_cmdline(&format!(
+        "sleep {marker}"
+    ))
+    .is_empty()));
     let stop = Instant::now();
     pm.signal(libc::SIGTERM);
     assert_eq!(pm.wait(LONG), Some(0), "{}", pm.transcript());
     let took = stop.elapsed();
-    assert!(took >= Duration::from_millis(450) && took < Duration::from_secs(2), "took {took:?}");
+    assert!(
+        took >= Duration::from_millis(450) && took < Duration::from_secs(2),
+        "took {took:?}"
+    );
 }
 
 #[test]
@@ -349,7 +416,9 @@ processes:
         marker.display()
     );
     let mut pm = Pm::start(&dir, &config);
-    assert!(pm.wait_event("process started", Some("slow"), LONG).is_some());
+    assert!(pm
+        .wait_event("process started", Some("slow"), LONG)
+        .is_some());
     pm.signal(libc::SIGTERM);
     assert_eq!(pm.wait(LONG), Some(0), "{}", pm.transcript());
     assert!(!marker.exists(), "a process was spawned after SIGTERM");
@@ -364,7 +433,8 @@ fn runs_as_configured_user() {
     let dir = Dir::new();
     let shared = dir.join("shared");
     std::fs::create_dir(&shared).expect("mkdir");
-    std::fs::set_permissions(&shared, std::os::unix::fs::PermissionsExt::from_mode(0o777)).expect("chmod");
+    std::fs::set_permissions(&shared, std::os::unix::fs::PermissionsExt::from_mode(0o777))
+        .expect("chmod");
     let out = shared.join("ids");
     let config = format!(
         r#"
@@ -379,8 +449,14 @@ processes:
     let mut pm = Pm::start(&dir, &config);
     assert_eq!(pm.wait(LONG), Some(0), "{}", pm.transcript());
     let ids = std::fs::read_to_string(out).expect("ids written");
-    let nobody = std::process::Command::new("id").args(["-u", "nobody"]).output().expect("id");
-    assert_eq!(ids.lines().next(), Some(String::from_utf8_lossy(&nobody.stdout).trim()));
+    let nobody = std::process::Command::new("id")
+        .args(["-u", "nobody"])
+        .output()
+        .expect("id");
+    assert_eq!(
+        ids.lines().next(),
+        Some(String::from_utf8_lossy(&nobody.stdout).trim())
+    );
 }
 
 fn nix_is_root() -> bool {
