@@ -212,7 +212,7 @@ impl Task {
                 () = sleep_until(wake_at.unwrap_or_else(Instant::now)), if wake_at.is_some() => {
                     self.on_timer();
                 }
-                Ok(()) = inbox.reaped.changed() => self.check_groups(),
+                Ok(()) = inbox.reaped.changed(), if self.draining() => self.check_groups(),
                 Ok(()) = inbox.force.changed() => self.on_force(),
             }
         }
@@ -360,6 +360,11 @@ impl Task {
             let _ = done.send(());
         }
         true
+    }
+
+    /// Returns true while some instance waits for its group to empty.
+    fn draining(&self) -> bool {
+        self.instances.iter().any(|instance| matches!(instance.slot, instance::Slot::Draining { .. }))
     }
 
     fn stopping(&self) -> bool {
