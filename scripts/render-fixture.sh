@@ -32,6 +32,7 @@ set -euo pipefail
 
 script_dir=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
 repo_dir=$(dirname -- "$script_dir")
+# shellcheck source=scripts/common.sh
 . "$script_dir/common.sh"
 
 # Paths end up in sed expressions and nginx directives unquoted, so accept
@@ -45,8 +46,9 @@ check_path() {
 
 check_port() {
     local name=$1 value=$2
-    [[ $value =~ ^[0-9]+$ ]] && ((value >= 1 && value <= 65535)) \
-        || die "$name must be a TCP port from 1 to 65535, got '$value'"
+    if ! [[ $value =~ ^[1-9][0-9]{0,4}$ ]] || ((value > 65535)); then
+        die "$name must be a TCP port from 1 to 65535, got '$value'"
+    fi
 }
 
 # Succeed when the worker account can read every file under the docroot.
