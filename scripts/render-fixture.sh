@@ -5,9 +5,13 @@
 #
 # Creates PREFIX (and PREFIX/run, PREFIX/tmp), writes PREFIX/php-fpm.conf and
 # PREFIX/nginx.conf from tests/fixtures/php/*.conf.in, and writes PREFIX/env:
-# KEY=value lines, one per variable that phpeek-pm's built-in config reads.
-# It prints PREFIX/env on stdout, so `set -a; . PREFIX/env; set +a` or an
-# eval of the output loads it. Values never contain spaces or quotes.
+# KEY=value lines for the variables that phpeek-pm's built-in config reads,
+# plus FIXTURE_DOCROOT, the directory actually served. It also prints
+# PREFIX/env on stdout. Values never contain spaces or quotes, so
+# `set -a; . PREFIX/env; set +a` loads and exports them.
+#
+# Run it as the user that will run php-fpm and nginx, because a non-root
+# server must be able to write PREFIX/run and PREFIX/tmp.
 #
 # Settings, all optional, read from the environment:
 #   NGINX_HTTP_PORT   TCP port nginx listens on at 127.0.0.1 (default 8080)
