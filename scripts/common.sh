@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Helpers shared by the scripts in this folder. Source it from bash:
 #   . "$(dirname -- "${BASH_SOURCE[0]}")/common.sh"
 
@@ -27,14 +28,13 @@ find_php_fpm() {
         return
     fi
 
-    local dir candidate candidates=()
-    local IFS=:
-    for dir in $PATH /usr/local/sbin /usr/sbin; do
+    local dir candidate path_dirs candidates=()
+    IFS=: read -r -a path_dirs <<<"$PATH"
+    for dir in "${path_dirs[@]}" /usr/local/sbin /usr/sbin; do
         for candidate in "$dir"/php-fpm[0-9]*; do
             [[ -x $candidate ]] && candidates+=("$candidate")
         done
     done
-    unset IFS
     if ((${#candidates[@]} > 0)); then
         # Sort on the file name alone so that the version decides.
         for candidate in "${candidates[@]}"; do
@@ -66,4 +66,9 @@ package_installed() {
         fi
     done
     return 1
+}
+
+# Succeed when something accepts TCP connections on HOST:PORT.
+port_in_use() {
+    (: <>"/dev/tcp/$1/$2") 2>/dev/null
 }

@@ -5,9 +5,13 @@
 #
 # Creates PREFIX (and PREFIX/run, PREFIX/tmp), writes PREFIX/php-fpm.conf and
 # PREFIX/nginx.conf from tests/fixtures/php/*.conf.in, and writes PREFIX/env:
-# KEY=value lines, one per variable that phpeek-pm's built-in config reads.
-# It prints PREFIX/env on stdout, so `set -a; . PREFIX/env; set +a` or an
-# eval of the output loads it. Values never contain spaces or quotes.
+# KEY=value lines for the variables that phpeek-pm's built-in config reads,
+# plus FIXTURE_DOCROOT, the directory actually served. It also prints
+# PREFIX/env on stdout. Values never contain spaces or quotes, so
+# `set -a; . PREFIX/env; set +a` loads and exports them.
+#
+# Run it as the user that will run php-fpm and nginx, because a non-root
+# server must be able to write PREFIX/run and PREFIX/tmp.
 #
 # Settings, all optional, read from the environment:
 #   NGINX_HTTP_PORT   TCP port nginx listens on at 127.0.0.1 (default 8080)
@@ -32,6 +36,7 @@ set -euo pipefail
 
 script_dir=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
 repo_dir=$(dirname -- "$script_dir")
+# shellcheck source=scripts/common.sh
 . "$script_dir/common.sh"
 
 # Paths end up in sed expressions and nginx directives unquoted, so accept
@@ -45,8 +50,9 @@ check_path() {
 
 check_port() {
     local name=$1 value=$2
-    [[ $value =~ ^[0-9]+$ ]] && ((value >= 1 && value <= 65535)) \
-        || die "$name must be a TCP port from 1 to 65535, got '$value'"
+    if ! [[ $value =~ ^[1-9][0-9]{0,4}$ ]] || ((value > 65535)); then
+        die "$name must be a TCP port from 1 to 65535, got '$value'"
+    fi
 }
 
 # Succeed when the worker account can read every file under the docroot.

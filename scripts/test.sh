@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# Run the checks that CI runs: rustfmt, clippy and the whole test suite.
+#
+# Usage: scripts/test.sh
+#
+# The integration tests need php-fpm, the PHP CLI, nginx, curl, ps (procps)
+# and unshare (util-linux). As root, this script first installs the Debian
+# packages that provide them when any is missing. As any other user it
+# stops and lists them instead.
+#
+# Tests build with the debug profile, which compiles much faster than the
+# release profile with its thin LTO. Under CI=true, cargo also gets --locked
+# so that a Cargo.lock out of step with Cargo.toml fails the run.
+set -euo pipefail
+
+script_dir=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
+repo_dir=$(dirname -- "$script_dir")
+# shellcheck source=scripts/common.sh
+. "$script_dir/common.sh"
+
+# One entry per requirement: the Debian packages that satisfy it, separated
+# by "|". When none is installed, the first one is installed.
+requirements=(
+    'php-fpm|php8.2-fpm'
+    'php-cli|php8.2-cli'
+    'nginx-light|nginx'
+    curl
+    procps
+    util-linux
+)
+
+install_missing_packages() {
+    local requirement packages missing=()
+    for requirement in "${requirements[@]}"; do
+        IFS='|' read -r -a packages <<<"$requirement"
+        package_installed "${packages[@]}" || missing+=("${packages[0]}")
+    done
+    if ((${#missing[@]} == 0)); then
+        return
+    fi
+
+    if ((EUID != 0)); then
+        die "missing Debian packages: ${missing[*]}." \
+            "Install them as root: apt-get install ${missing[*]}"
+    fi
+    note "installing missing Debian packages: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update
+    apt-get install -y --no-install-recommends "${missing[@]}"
+}
+
+# Run one step, and name it when it fails so the cause is the last line.
+run_step() {
+    local name=$1 status=0
+    shift
+    note "running: $*"
+    "$@" || status=$?
+    if ((status != 0)); then
+        die "$name failed (exit status $status): $*"
+    fi
+}
+
+check_rust_tools() {
+    command -v cargo >/dev/null || die "cargo not found. Install a Rust toolchain first."
+    cargo fmt --version >/dev/null 2>&1 \
+        || die "cargo fmt not found. Install it with: rustup component add rustfmt"
+    cargo clippy --version >/dev/null 2>&1 \
+        || die "cargo clippy not found. Install it with: rustup component add clippy"
+}
+
+command -v dpkg-query >/dev/null \
+    || die "dpkg-query not found. This script expects Debian or a derivative."
+install_missing_packages
+check_rust_tools
+
+cargo_flags=()
+if [[ ${CI:-} == true ]]; then
+    cargo_flags+=(--locked)
+fi
+
+cd -- "$repo_dir"
+run_step "formatting check" cargo fmt --all -- --check
+run_step "clippy" cargo clippy "${cargo_flags[@]}" --workspace --all-targets -- -D warnings
+run_step "tests" cargo test "${cargo_flags[@]}" --workspace
+note "all checks passed"
