@@ -73,7 +73,7 @@ impl fmt::Display for ExitStatus {
 #[derive(Debug)]
 pub(crate) struct Spawned {
     /// Its pid, which is also its process group id when the command was
-    /// prepared with `setsid`.
+    /// put in a new process group.
     pub(crate) pid: Pid,
     /// Resolves with the exit status once the child has been reaped.
     pub(crate) exit: oneshot::Receiver<ExitStatus>,

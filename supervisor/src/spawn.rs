@@ -1,8 +1,10 @@
 //! Starting child processes: session, credentials, environment and pipes.
 //!
-//! Every child (instance, hook or probe) starts in a new session, so its pid
-//! is also its process group id and a signal to `-pid` reaches everything it
-//! forked that stayed in the group. stdin is /dev/null; stdout and stderr are
+//! Every child (instance, hook or probe) starts in a new process group, so
+//! its pid is also its process group id and a signal to `-pid` reaches
+//! everything it forked that stayed in the group. It stays in phpeek-pm's
+//! session; a container has no controlling terminal whose signals could
+//! reach it. stdin is /dev/null; stdout and stderr are
 //! pipes whose read ends the caller hands to the output module.
 
 use std::io;
@@ -116,42 +118,42 @@ fn output_pipe(user: Option<&Credentials>) -> Result<(OwnedFd, OwnedFd), SpawnEr
     Ok((reader, writer))
 }
 
-/// Makes the child start a new session and, if requested, drop to `user`.
+/// Puts the child in a new process group and, if requested, drops it to
+/// `user`.
 ///
-/// The credentials are switched here rather than with `CommandExt::uid`,
-/// because std runs `pre_exec` after its own `setuid`, when setting the
-/// supplementary groups is no longer allowed.
+/// Without a user switch this is `process_group(0)`, which lets std use
+/// `posix_spawn` (a vfork-style clone) instead of a full `fork`. A user
+/// switch needs `pre_exec`, where the credentials are changed rather than
+/// with `CommandExt::uid`, because std runs `pre_exec` after its own
+/// `setuid`, when setting the supplementary groups is no longer allowed.
 fn enter_session(command: &mut Command, user: Option<Credentials>) {
-    let groups: Vec<libc::gid_t> = user
-        .as_ref()
-        .map(|user| user.groups.iter().map(|gid| gid.as_raw()).collect())
-        .unwrap_or_default();
     // An unprivileged supervisor can't call setgroups, but it may still run a
     // child as its own user, which needs no switch.
     let current = nix::unistd::geteuid();
-    let ids = user
-        .filter(|user| current.is_root() || user.uid != current)
-        .map(|user| (user.uid.as_raw(), user.gid.as_raw()));
+    let Some(user) = user.filter(|user| current.is_root() || user.uid != current) else {
+        command.process_group(0);
+        return;
+    };
+    let groups: Vec<libc::gid_t> = user.groups.iter().map(|gid| gid.as_raw()).collect();
+    let (uid, gid) = (user.uid.as_raw(), user.gid.as_raw());
 
     // SAFETY: the closure runs in the forked child before exec. It only calls
-    // setsid, setgroups, setgid and setuid, which are async-signal-safe, and
-    // it reads memory (`groups`, `ids`) that was allocated before the fork
-    // and is not freed or changed by it.
+    // setpgid, setgroups, setgid and setuid, which are async-signal-safe, and
+    // it reads memory (`groups`, `uid`, `gid`) that was allocated before the
+    // fork and is not freed or changed by it.
     unsafe {
         command.pre_exec(move || {
-            if libc::setsid() < 0 {
+            if libc::setpgid(0, 0) < 0 {
                 return Err(io::Error::last_os_error());
             }
-            if let Some((uid, gid)) = ids {
-                if libc::setgroups(groups.len(), groups.as_ptr()) < 0 {
-                    return Err(io::Error::last_os_error());
-                }
-                if libc::setgid(gid) < 0 {
-                    return Err(io::Error::last_os_error());
-                }
-                if libc::setuid(uid) < 0 {
-                    return Err(io::Error::last_os_error());
-                }
+            if libc::setgroups(groups.len(), groups.as_ptr()) < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            if libc::setgid(gid) < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            if libc::setuid(uid) < 0 {
+                return Err(io::Error::last_os_error());
             }
             Ok(())
         });
