@@ -4,8 +4,8 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-/// Where the config file is looked for when neither `-c` nor
-/// `PHPEEK_PM_CONFIG` names one.
+/// Path of the config file used when neither `-c` nor `PHPEEK_PM_CONFIG`
+/// names one.
 pub(crate) const DEFAULT_CONFIG_PATH: &str = "/etc/phpeek-pm/phpeek-pm.yaml";
 
 /// Process manager for PHP containers
@@ -39,7 +39,7 @@ pub(crate) struct Cli {
     )]
     pub(crate) config: Option<PathBuf>,
 
-    /// What to do; `serve` when omitted
+    /// Subcommand; `serve` when omitted
     #[command(subcommand)]
     pub(crate) command: Option<Command>,
 }

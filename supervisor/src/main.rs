@@ -16,7 +16,7 @@ use cli::{Cli, Command, DEFAULT_CONFIG_PATH};
 /// The configuration used when no config file exists.
 const BUILT_IN_CONFIG: &str = include_str!("../../templates/phpeek-pm.default.yaml");
 
-/// Longest wait at exit for child pipes to reach end of file.
+/// Maximum wait at exit for child pipes to reach end of file.
 const CAPTURE_DRAIN_LIMIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 fn main() -> ExitCode {
@@ -32,7 +32,7 @@ fn main() -> ExitCode {
     }
 }
 
-/// Where the configuration comes from.
+/// Source of the configuration.
 enum ConfigSource {
     File(PathBuf),
     BuiltIn,

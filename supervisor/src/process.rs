@@ -35,7 +35,7 @@ const KILL_WAIT: Duration = Duration::from_secs(5);
 /// How often a group that outlived its leader is checked again.
 const DRAIN_RECHECK: Duration = Duration::from_millis(20);
 
-/// What every process task shares.
+/// State shared by every process task.
 pub(crate) struct Shared {
     /// Collects exit statuses.
     pub(crate) reaper: Reaper,
@@ -55,7 +55,7 @@ pub(crate) struct Shared {
 #[derive(Debug)]
 pub(crate) enum Control {
     /// Stop every instance gracefully, SIGKILL what is left at `deadline`,
-    /// and answer on `done` once every process group is empty.
+    /// and send `()` on `done` once every process group is empty.
     Stop {
         /// Latest time for the SIGKILL.
         deadline: Instant,
@@ -73,7 +73,7 @@ pub(crate) enum Report {
     StartFailed {
         /// Process name.
         process: String,
-        /// What went wrong.
+        /// Reason for the failure.
         reason: String,
     },
     /// An instance ran out of restart attempts.
@@ -266,7 +266,7 @@ impl Task {
         }
     }
 
-    /// Reports a failed start and answers requests until the stop arrives.
+    /// Reports a failed start and handles requests until the stop arrives.
     async fn fail_start(&mut self, reason: String, control: &mut mpsc::Receiver<Control>) {
         tracing::error!(process = &*self.name, reason = %reason, "process could not start");
         self.set_phase(Phase::Failed);
@@ -364,7 +364,9 @@ impl Task {
 
     /// Returns true while some instance waits for its group to empty.
     fn draining(&self) -> bool {
-        self.instances.iter().any(|instance| matches!(instance.slot, instance::Slot::Draining { .. }))
+        self.instances
+            .iter()
+            .any(|instance| matches!(instance.slot, instance::Slot::Draining { .. }))
     }
 
     fn stopping(&self) -> bool {
@@ -372,8 +374,8 @@ impl Task {
     }
 }
 
-/// The environment of one instance: the process's `env`, then the two
-/// identifying variables, which win over anything the config sets.
+/// Builds the environment of one instance: the process's `env`, then the
+/// two identifying variables, which win over anything the config sets.
 fn instance_env(process: &Process, instance_id: &str) -> Vec<(String, String)> {
     let mut env = process.env.clone();
     env.push(("PHPEEK_PM_PROCESS_NAME".to_owned(), process.name.clone()));

@@ -25,7 +25,7 @@ use nix::unistd::Pid;
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::{oneshot, watch};
 
-/// How a child ended.
+/// Exit status of a reaped child: an exit code or a signal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum ExitStatus {
     /// It called `exit` with this code.

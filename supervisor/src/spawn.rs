@@ -20,7 +20,7 @@ use tokio::sync::oneshot;
 use crate::config::Credentials;
 use crate::reaper::{ExitStatus, Reaper};
 
-/// What to run and how.
+/// Program, environment, directory and account of a child to start.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct ChildSpec<'a> {
     /// Program and arguments; must not be empty.

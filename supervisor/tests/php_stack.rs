@@ -20,7 +20,7 @@ fn event_time(pm: &Pm, msg: &str, process: &str) -> i64 {
 }
 
 #[test]
-fn php_page_is_served_and_nginx_waits_for_fpm_health() {
+fn php_page_served_after_fpm_healthy() {
     let stack = PhpStack::render();
     let mut pm = start(&stack, "  shutdown_timeout: 20");
     let body = stack.wait_for_page("/index.php", LONG);
@@ -108,9 +108,8 @@ fn graceful_stop_keeps_request(signal: i32) {
 
     let port = stack.http_port;
     let request = std::thread::spawn(move || http_get(port, "/slow.php?ms=1000", LONG));
-    // The request is in flight once nginx has handed it to a php-fpm worker;
-    // php-fpm's slow log isn't enabled, so wait for the worker to be busy
-    // through its status in /proc instead of sleeping a fixed time.
+    // The request is in flight once a php-fpm worker has accepted it. Wait
+    // for that through /proc instead of sleeping a fixed time.
     let busy = support::eventually(LONG, || fpm_worker_busy(&pm));
     assert!(busy, "request never reached php-fpm\n{}", pm.transcript());
     pm.signal(signal);
@@ -156,7 +155,7 @@ fn fpm_worker_busy(pm: &Pm) -> bool {
     };
     let master = started["pid"].as_i64().unwrap_or_default() as i32;
     support::children_of(master).into_iter().any(|worker| {
-        // A worker serving a request holds one more socket than an idle one.
+        // A worker serving a request has one more socket open than an idle one.
         std::fs::read_dir(format!("/proc/{worker}/fd"))
             .map(|fds| {
                 fds.filter_map(|fd| std::fs::read_link(fd.ok()?.path()).ok())

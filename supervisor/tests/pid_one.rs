@@ -21,7 +21,7 @@ fn can_unshare() -> bool {
 }
 
 #[test]
-fn pid_one_reaps_orphans_sweeps_escapees_and_keeps_statuses() {
+fn pid_one_reaps_sweeps_and_keeps_statuses() {
     if !can_unshare() {
         eprintln!("skipped: unshare --pid is not permitted here");
         return;
