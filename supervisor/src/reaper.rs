@@ -1,8 +1,8 @@
 //! The reaper: the only code in phpeek-pm that waits on child processes.
 //!
 //! Every exit status is collected here, on each SIGCHLD, by draining
-//! `waitpid(-1, WNOHANG)` until nothing is left, and handed to whoever
-//! registered that pid (an instance, a hook or a probe). Statuses of pids
+//! `waitpid(-1, WNOHANG)` until nothing is left, and handed to the owner
+//! that registered the pid (an instance, a hook or a probe). Statuses of pids
 //! nobody registered belong to orphans re-parented to us and are only logged.
 //!
 //! Nothing else may wait: `tokio::process` and std's `Child::wait` would race
