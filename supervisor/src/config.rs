@@ -23,6 +23,7 @@ use std::path::Path;
 
 mod credentials;
 mod decode;
+mod emit;
 mod fields;
 mod health;
 pub mod model;
@@ -84,6 +85,52 @@ pub fn load_file(path: &Path, env: &impl Lookup) -> Result<Loaded, Report> {
 /// error.
 pub fn load_str(text: &str, origin_name: &str, env: &impl Lookup) -> Result<Loaded, Report> {
     load(text, origin_name, env).map(|(loaded, _)| loaded)
+}
+
+/// Validates configuration text like [`load_str`], and also returns the
+/// effective configuration: the text with the `PHPEEK_PM_*` variables
+/// applied, as YAML (see [`to_yaml`]).
+///
+/// Loading the effective text again with the same environment gives the same
+/// configuration. It may contain secrets from variables such as
+/// `PHPEEK_PM_API_TOKEN`, so write it where only phpeek-pm's user can read it.
+///
+/// # Errors
+///
+/// Returns a [`Report`] with every error and warning when the text has any
+/// error.
+pub fn load_str_effective(
+    text: &str,
+    origin_name: &str,
+    env: &impl Lookup,
+) -> Result<(Loaded, String), Report> {
+    let (loaded, root) = load(text, origin_name, env)?;
+    let yaml = root.as_ref().map(emit::emit).unwrap_or_default();
+    Ok((loaded, yaml))
+}
+
+/// Applies the `PHPEEK_PM_*` variables from `env` to configuration text and
+/// returns the result as YAML, without decoding or validating it.
+///
+/// Key order is kept, and strings are quoted where needed so that the output
+/// parses back to the same keys and values. Comments, anchors and aliases
+/// are not kept: aliases and merge keys are written out expanded. `${VAR}`
+/// references are kept as written, to be substituted when the output is
+/// loaded. Empty text without overlay variables gives empty output.
+///
+/// # Errors
+///
+/// Returns a [`Report`] when the text is not valid YAML or a variable can't
+/// be applied: an unknown `PHPEEK_PM_*` name, an invalid list value, or two
+/// variables that set one setting to different values. Warnings are
+/// returned only with errors.
+pub fn to_yaml(text: &str, origin_name: &str, env: &impl Lookup) -> Result<String, Report> {
+    let mut problems = Problems::new(origin_name);
+    let (root, _) = parse_overlaid(text, env, &mut problems);
+    if problems.has_errors() {
+        return Err(Report::new(problems.into_vec()));
+    }
+    Ok(root.as_ref().map(emit::emit).unwrap_or_default())
 }
 
 /// Parses the text and applies the overlay. Returns the tree that was

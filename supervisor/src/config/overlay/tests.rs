@@ -7,7 +7,8 @@ use std::time::Duration;
 use crate::config::node::{Node, Value};
 use crate::config::report::Problems;
 use crate::config::{
-    load_str, parse_overlaid, Config, Loaded, LogLevel, Probe, Problem, Process, Report, Severity,
+    load_str, load_str_effective, parse_overlaid, to_yaml, Config, Loaded, LogLevel, Probe,
+    Problem, Process, Report, Severity,
 };
 
 /// A Laravel stack like the base image's: web processes on, workers off.
@@ -733,6 +734,72 @@ fn variables_alone_can_define_configuration() {
     let loaded = load_with("", &vars).map(|loaded| loaded.config.processes[0].command.clone());
 
     assert_eq!(loaded, Ok(strings(&["nginx", "-g", "daemon off;"])));
+}
+
+#[test]
+fn effective_yaml_loads_to_same_configuration() {
+    let mut vars = LARAVEL_STACK.to_vec();
+    vars.push((
+        "PHPEEK_PM_PROCESS_CACHE_WARMUP_COMMAND",
+        "php,artisan,cache:warm",
+    ));
+    vars.push(("PHPEEK_PM_PROCESS_NGINX_ENV_LITERAL", "${NOT_SET}"));
+    let env = env(&vars);
+    let (first, yaml) = load_str_effective(BASE, "phpeek-pm.yaml", &env)
+        .unwrap_or_else(|report| panic!("{report}"));
+    let without_env = load_str(&yaml, "effective.yaml", &HashMap::new());
+    let with_env = load_str(&yaml, "effective.yaml", &env);
+
+    for again in [without_env, with_env] {
+        let again = again.unwrap_or_else(|report| panic!("{report}\n{yaml}"));
+        assert_eq!(names(&again.config), names(&first.config), "{yaml}");
+        for (a, b) in again.config.processes.iter().zip(&first.config.processes) {
+            assert_eq!(a.command, b.command);
+            assert_eq!(a.scale, b.scale);
+            assert_eq!(a.env, b.env);
+        }
+    }
+}
+
+#[test]
+fn to_yaml_output_parses_back_to_overlaid_tree() {
+    let vars = [
+        ("PHPEEK_PM_PROCESS_CACHE_WARMUP_SCHEDULE", "*/15 * * * *"),
+        (
+            "PHPEEK_PM_PROCESS_CACHE_WARMUP_COMMAND",
+            "php,artisan,cache:warm",
+        ),
+        ("PHPEEK_PM_GLOBAL_API_AUTH", "a: b # c"),
+    ];
+    let yaml = to_yaml(BASE, "phpeek-pm.yaml", &env(&vars)).unwrap_or_else(|r| panic!("{r}"));
+    let mut problems = Problems::new("effective.yaml");
+    let (reparsed, _) = parse_overlaid(&yaml, &HashMap::new(), &mut problems);
+    let reparsed = reparsed.unwrap_or_else(|| panic!("no tree in:\n{yaml}"));
+    let original = tree(&vars);
+
+    assert!(problems.into_vec().is_empty());
+    for path in [
+        "processes.cache-warmup.schedule",
+        "global.api_auth",
+        "global.log_level",
+    ] {
+        assert_eq!(text_at(&reparsed, path), text_at(&original, path), "{path}");
+    }
+    assert_eq!(
+        list_at(&reparsed, "processes.cache-warmup.command"),
+        strings(&["php", "artisan", "cache:warm"])
+    );
+    assert!(
+        yaml.starts_with("global:\n  log_level: info\n  api_auth: \"a: b # c\"\n"),
+        "{yaml}"
+    );
+}
+
+#[test]
+fn to_yaml_reports_unknown_variable() {
+    let report = to_yaml(BASE, "phpeek-pm.yaml", &env(&[("PHPEEK_PM_NOPE", "1")]));
+
+    assert!(report.is_err_and(|report| report.errors().count() == 1));
 }
 
 #[test]
