@@ -134,6 +134,7 @@ pub(crate) fn apply(
 /// names those variables. A missing `command` whose variable was rejected is
 /// dropped, because the rejection is already reported.
 pub(crate) fn finish(problems: &mut Vec<Problem>, applied: &Applied) {
+    // `Decoder::required_command` words the problem "<owner> has no `command`".
     let missing_command = |problem: &Problem| problem.message.ends_with("has no `command`");
     problems.retain(|problem| {
         let command_path = format!("{}.command", problem.path);
