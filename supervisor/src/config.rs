@@ -4,11 +4,15 @@
 //!
 //! 1. The YAML text is parsed into a tree of nodes that remember their line
 //!    and column. Duplicate keys and a second document are errors.
-//! 2. The tree is decoded field by field into the types in [`model`]. Each
+//! 2. `PHPEEK_PM_*` environment variables are applied onto the tree, as
+//!    described in the `overlay` module. Their values replace values of the
+//!    file and remember the variable that set them, so the steps below treat
+//!    both alike and name the variable in problems.
+//! 3. The tree is decoded field by field into the types in [`model`]. Each
 //!    scalar is read as the type of its field, after `${VAR}` references in it
 //!    are substituted ([`substitute()`]). Unknown keys are errors, and keys
 //!    that PHPeek PM 1.x accepts but this version ignores are warnings.
-//! 3. Checks that span processes run last: dependencies must name enabled
+//! 4. Checks that span processes run last: dependencies must name enabled
 //!    processes and form no cycle. The enabled processes are sorted in start
 //!    order.
 //!
@@ -19,10 +23,12 @@ use std::path::Path;
 
 mod credentials;
 mod decode;
+mod emit;
 mod fields;
 mod health;
 pub mod model;
 mod node;
+mod overlay;
 mod process;
 mod report;
 mod substitute;
@@ -38,6 +44,7 @@ pub use substitute::{substitute, Lookup, ProcessEnv, SubstituteError};
 
 use fields::Decoder;
 use node::{Node, Origin};
+use report::Problems;
 
 /// A configuration that loaded, with the warnings found on the way.
 #[derive(Debug, Clone)]
@@ -49,7 +56,7 @@ pub struct Loaded {
 }
 
 /// Reads and validates the configuration file at `path`, substituting
-/// `${VAR}` references from `env`.
+/// `${VAR}` references and applying `PHPEEK_PM_*` variables from `env`.
 ///
 /// # Errors
 ///
@@ -63,35 +70,85 @@ pub fn load_file(path: &Path, env: &impl Lookup) -> Result<Loaded, Report> {
         Report::new(vec![Problem::about_file(&name, message)])
     })?;
 
-    let mut loaded = load(&text, &name, env)?;
+    let (mut loaded, _) = load(&text, &name, env)?;
     loaded.config.source = Some(path.to_owned());
     Ok(loaded)
 }
 
-/// Validates configuration text. `origin_name` names the text in problems,
-/// like a file name would.
+/// Validates configuration text, substituting `${VAR}` references and
+/// applying `PHPEEK_PM_*` variables from `env`. `origin_name` names the text
+/// in problems, like a file name would.
 ///
 /// # Errors
 ///
 /// Returns a [`Report`] with every error and warning when the text has any
 /// error.
 pub fn load_str(text: &str, origin_name: &str, env: &impl Lookup) -> Result<Loaded, Report> {
-    load(text, origin_name, env)
+    load(text, origin_name, env).map(|(loaded, _)| loaded)
 }
 
-fn load(text: &str, name: &str, env: &dyn Lookup) -> Result<Loaded, Report> {
-    // YAML allows a byte order mark, but the parser would read it as text.
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+/// Validates configuration text like [`load_str`], and also returns the
+/// effective configuration: the text with the `PHPEEK_PM_*` variables
+/// applied, as YAML (see [`to_yaml`]).
+///
+/// Loading the effective text again with the same environment gives the same
+/// configuration. It may contain secrets from variables such as
+/// `PHPEEK_PM_API_TOKEN`, so write it where only phpeek-pm's user can read it.
+///
+/// # Errors
+///
+/// Returns a [`Report`] with every error and warning when the text has any
+/// error.
+pub fn load_str_effective(
+    text: &str,
+    origin_name: &str,
+    env: &impl Lookup,
+) -> Result<(Loaded, String), Report> {
+    let (loaded, root) = load(text, origin_name, env)?;
+    let yaml = root.as_ref().map(emit::emit).unwrap_or_default();
+    Ok((loaded, yaml))
+}
+
+/// Applies the `PHPEEK_PM_*` variables from `env` to configuration text and
+/// returns the result as YAML, without decoding or validating it.
+///
+/// Key order is kept, and strings are quoted where needed so that the output
+/// parses back to the same keys and values. Comments, anchors and aliases
+/// are not kept: aliases and merge keys are written out expanded. `${VAR}`
+/// references are kept as written, to be substituted when the output is
+/// loaded. Empty text without overlay variables gives empty output.
+///
+/// # Errors
+///
+/// Returns a [`Report`] when the text is not valid YAML or a variable can't
+/// be applied: an unknown `PHPEEK_PM_*` name, an invalid list value, or two
+/// variables that set one setting to different values. Warnings are
+/// returned only with errors.
+pub fn to_yaml(text: &str, origin_name: &str, env: &impl Lookup) -> Result<String, Report> {
+    let mut problems = Problems::new(origin_name);
+    let (root, _) = parse_overlaid(text, env, &mut problems);
+    if problems.has_errors() {
+        return Err(Report::new(problems.into_vec()));
+    }
+    Ok(root.as_ref().map(emit::emit).unwrap_or_default())
+}
+
+/// Parses the text and applies the overlay. Returns the tree that was
+/// decoded, if any, with the configuration.
+fn load(text: &str, name: &str, env: &dyn Lookup) -> Result<(Loaded, Option<Node>), Report> {
     let mut decoder = Decoder::new(name, env);
-    let config =
-        yaml::parse(text, &mut decoder.problems).and_then(|root| decode_root(&mut decoder, &root));
+    let (root, applied) = parse_overlaid(text, env, &mut decoder.problems);
+    let config = root
+        .as_ref()
+        .and_then(|root| decode_root(&mut decoder, root));
 
     let has_errors = decoder.problems.has_errors();
     let mut problems = decoder.problems.into_vec();
+    overlay::finish(&mut problems, &applied);
     match config {
         Some(config) if !has_errors => {
             let warnings = Report::new(problems).into_problems();
-            Ok(Loaded { config, warnings })
+            Ok((Loaded { config, warnings }, root))
         }
         Some(_) => Err(Report::new(problems)),
         None => {
@@ -105,6 +162,22 @@ fn load(text: &str, name: &str, env: &dyn Lookup) -> Result<Loaded, Report> {
             Err(Report::new(problems))
         }
     }
+}
+
+/// Parses `text` and applies the `PHPEEK_PM_*` overlay from `env`.
+fn parse_overlaid(
+    text: &str,
+    env: &dyn Lookup,
+    problems: &mut Problems,
+) -> (Option<Node>, overlay::Applied) {
+    // YAML allows a byte order mark, but the parser would read it as text.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let root = yaml::parse(text, problems);
+    // A parse that stopped has no tree to apply the variables to.
+    if root.is_none() && problems.has_errors() {
+        return (None, overlay::Applied::default());
+    }
+    overlay::apply(root, env, problems)
 }
 
 fn decode_root(decoder: &mut Decoder<'_>, root: &Node) -> Option<Config> {

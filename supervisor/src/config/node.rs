@@ -11,8 +11,6 @@ pub(crate) enum Origin {
         column: usize,
     },
     /// A value set by an environment variable, named here, instead of the file.
-    // NOTE: only the planned `PHPEEK_PM_*` override layer will build this variant.
-    #[allow(dead_code)]
     Env(String),
 }
 

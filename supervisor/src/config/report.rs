@@ -223,19 +223,28 @@ pub(crate) fn did_you_mean<'a>(
     word: &str,
     candidates: impl IntoIterator<Item = &'a str>,
 ) -> Option<String> {
+    closest(word, candidates).map(|(candidate, _)| format!("did you mean `{candidate}`?"))
+}
+
+/// Returns the candidate closest to `word` with its similarity, from 0 to 1,
+/// if any is close enough to suggest.
+pub(crate) fn closest<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<(&'a str, f64)> {
     // Jaro-Winkler weighs a shared prefix, so both a typo ("php-fmp") and a
     // longer spelling ("warning" for `warn`) score above 0.85, while unrelated
     // names of similar length ("redis", "nginx") score near 0.5.
     const MIN_SIMILARITY: f64 = 0.85;
 
-    let mut best: Option<(f64, &str)> = None;
+    let mut best: Option<(&str, f64)> = None;
     for candidate in candidates {
         let similarity = strsim::jaro_winkler(word, candidate);
-        if similarity >= MIN_SIMILARITY && best.is_none_or(|(score, _)| similarity > score) {
-            best = Some((similarity, candidate));
+        if similarity >= MIN_SIMILARITY && best.is_none_or(|(_, score)| similarity > score) {
+            best = Some((candidate, similarity));
         }
     }
-    best.map(|(_, candidate)| format!("did you mean `{candidate}`?"))
+    best
 }
 
 #[cfg(test)]

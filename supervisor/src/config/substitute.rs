@@ -13,6 +13,15 @@ use std::collections::HashMap;
 pub trait Lookup {
     /// Returns the value of the variable `name`, or none when it is unset.
     fn var(&self, name: &str) -> Option<String>;
+
+    /// Lists every variable as name and value pairs, in no particular order.
+    ///
+    /// The `PHPEEK_PM_*` overlay reads the variables from this list. The
+    /// default lists none, which is what a closure lookup does, because a
+    /// closure can only be asked for names it is given.
+    fn vars(&self) -> Vec<(String, String)> {
+        Vec::new()
+    }
 }
 
 impl<F> Lookup for F
@@ -28,18 +37,33 @@ impl Lookup for HashMap<String, String> {
     fn var(&self, name: &str) -> Option<String> {
         self.get(name).cloned()
     }
+
+    fn vars(&self) -> Vec<(String, String)> {
+        self.iter()
+            .map(|(name, value)| (name.clone(), value.clone()))
+            .collect()
+    }
 }
 
 /// The environment of the current process.
 ///
-/// A value that is not valid UTF-8 is converted lossily, with U+FFFD in place
-/// of the invalid bytes.
+/// A name or value that is not valid UTF-8 is converted lossily, with U+FFFD
+/// in place of the invalid bytes.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ProcessEnv;
 
 impl Lookup for ProcessEnv {
     fn var(&self, name: &str) -> Option<String> {
         std::env::var_os(name).map(|value| value.to_string_lossy().into_owned())
+    }
+
+    fn vars(&self) -> Vec<(String, String)> {
+        std::env::vars_os()
+            .map(|(name, value)| {
+                let name = name.to_string_lossy().into_owned();
+                (name, value.to_string_lossy().into_owned())
+            })
+            .collect()
     }
 }
 
@@ -242,5 +266,37 @@ mod tests {
         let lookup = |name: &str| (name == "X").then(|| "1".to_owned());
 
         assert_eq!(substitute("${X}${Y:-2}", &lookup), Ok("12".to_owned()));
+    }
+
+    #[test]
+    fn map_lists_its_variables() {
+        let mut vars = env().vars();
+        vars.sort();
+
+        assert_eq!(
+            vars,
+            [
+                ("EMPTY".to_owned(), String::new()),
+                ("HOST".to_owned(), "db.local".to_owned()),
+                ("PORT".to_owned(), "5432".to_owned()),
+            ]
+        );
+    }
+
+    #[test]
+    fn closure_lists_no_variables() {
+        let lookup = |_: &str| Some("1".to_owned());
+
+        assert!(lookup.vars().is_empty());
+    }
+
+    #[test]
+    fn process_env_lists_real_environment() {
+        let vars = ProcessEnv.vars();
+
+        assert_eq!(vars.len(), std::env::vars_os().count());
+        if let Some((name, value)) = vars.first() {
+            assert_eq!(ProcessEnv.var(name).as_ref(), Some(value));
+        }
     }
 }
