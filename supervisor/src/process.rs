@@ -7,6 +7,7 @@
 //! Instance exits, health events, timers and reaper ticks all arrive in the
 //! one `select!` loop in [`Task::run`], whose branches only dispatch.
 
+mod control;
 mod handlers;
 mod instance;
 mod status;
@@ -26,7 +27,7 @@ use crate::output::OutputHandle;
 use crate::reaper::{ExitStatus, Reaper};
 
 use instance::Instance;
-pub(crate) use status::{Phase, Status};
+pub use status::{InstanceState, InstanceStatus, Phase, RestartCounts, Status};
 
 /// Wait after SIGKILL for a group to empty before giving up on it. Only a
 /// process stuck in uninterruptible sleep takes this long.
@@ -64,6 +65,60 @@ pub(crate) enum Control {
     },
     /// Send a signal to every running instance's process group.
     Signal(Signal),
+    /// Stop every instance gracefully but keep the process, so it can be
+    /// started again. The reply comes once every process group is empty.
+    Halt {
+        /// Receives the outcome.
+        reply: oneshot::Sender<Result<(), ControlError>>,
+    },
+    /// Start every instance of a stopped, exited or fatal process.
+    Start {
+        /// Receives the outcome.
+        reply: oneshot::Sender<Result<(), ControlError>>,
+    },
+    /// Stop every running instance gracefully and start it again at once,
+    /// with a fresh restart count.
+    Restart {
+        /// Receives the outcome once the stops have been requested.
+        reply: oneshot::Sender<Result<(), ControlError>>,
+    },
+    /// Change the number of instances. New instances start at once; a
+    /// scale-down stops the highest-numbered instances gracefully.
+    Scale {
+        /// The new instance count.
+        replicas: u32,
+        /// Receives the previous count.
+        reply: oneshot::Sender<Result<u32, ControlError>>,
+    },
+}
+
+/// Why a control request was rejected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ControlError {
+    /// No process has that name.
+    #[error("process `{0}` is not defined")]
+    NotFound(String),
+    /// The process task has ended, which happens only during shutdown.
+    #[error("the process is no longer supervised")]
+    Gone,
+    /// phpeek-pm is shutting down.
+    #[error("phpeek-pm is shutting down")]
+    ShuttingDown,
+    /// The process never started because a dependency failed.
+    #[error("the process did not start: a dependency was not met")]
+    NotStarted,
+    /// Oneshots run once and can't be scaled.
+    #[error("a oneshot process can't be scaled")]
+    OneshotScale,
+    /// A scale-down is still stopping instances.
+    #[error("a scale-down is still in progress")]
+    ScaleInProgress,
+    /// Start was requested while instances run.
+    #[error("the process is already running")]
+    AlreadyRunning,
+    /// Stop was requested while nothing runs.
+    #[error("the process is already stopped")]
+    AlreadyStopped,
 }
 
 /// An event the supervisor must act on.
@@ -133,6 +188,15 @@ struct Task {
     health: mpsc::Sender<HealthEvent>,
     monitor: Option<tokio::task::JoinHandle<()>>,
     stop_done: Option<oneshot::Sender<()>>,
+    /// Set once the supervisor's shutdown stop arrived; the task ends when
+    /// every instance has settled.
+    terminating: bool,
+    /// Replies to API stops that wait for every group to empty.
+    pending_halts: Vec<oneshot::Sender<Result<(), ControlError>>>,
+    /// Restart counts by reason.
+    restart_counts: RestartCounts,
+    /// Instance count requested by the config or the latest scale.
+    desired: u32,
 }
 
 /// Receiving ends of the task's own channels, kept apart from [`Task`] so
@@ -152,6 +216,7 @@ impl Task {
         reports: mpsc::Sender<Report>,
     ) -> (Task, Inbox) {
         let name: Arc<str> = Arc::from(process.name.as_str());
+        let desired = process.scale;
         let instances = (0..process.scale)
             .map(|index| Instance::new(&name, index, &shared.global))
             .collect();
@@ -181,6 +246,10 @@ impl Task {
             health,
             monitor: None,
             stop_done: None,
+            terminating: false,
+            pending_halts: Vec::new(),
+            restart_counts: RestartCounts::default(),
+            desired,
         };
         (task, inbox)
     }
@@ -202,6 +271,7 @@ impl Task {
         if self.stop_done.is_none() {
             self.start_all();
         }
+        self.publish();
 
         while !self.stop_complete() {
             let wake_at = self.next_deadline();
@@ -215,6 +285,8 @@ impl Task {
                 Ok(()) = inbox.reaped.changed(), if self.draining() => self.check_groups(),
                 Ok(()) = inbox.force.changed() => self.on_force(),
             }
+            self.settle();
+            self.publish();
         }
     }
 
@@ -262,6 +334,10 @@ impl Task {
             }
             // Nothing runs yet, so there is nobody to forward a signal to.
             Some(Control::Signal(_)) => false,
+            Some(request) => {
+                reject_early(request);
+                false
+            }
             None => true,
         }
     }
@@ -286,6 +362,16 @@ impl Task {
         match request {
             Some(Control::Stop { deadline, done }) => self.begin_stop(deadline, Some(done)).await,
             Some(Control::Signal(signal)) => self.forward(signal),
+            Some(Control::Halt { reply }) => self.on_halt(reply).await,
+            Some(Control::Start { reply }) => {
+                let _ = reply.send(self.on_start());
+            }
+            Some(Control::Restart { reply }) => {
+                let _ = reply.send(self.on_restart());
+            }
+            Some(Control::Scale { replicas, reply }) => {
+                let _ = reply.send(self.on_scale(replicas));
+            }
             // The supervisor is gone; stop within the process's own timeout.
             None => {
                 let deadline = Instant::now() + self.process.shutdown.timeout;
@@ -348,7 +434,7 @@ impl Task {
 
     /// Returns true when there is nothing left to wait for after a stop.
     fn stop_complete(&mut self) -> bool {
-        if self.stop_done.is_none() && !self.stopping() {
+        if !self.terminating {
             return false;
         }
         if !self.instances.iter().all(Instance::is_settled) {
@@ -371,6 +457,20 @@ impl Task {
 
     fn stopping(&self) -> bool {
         self.status.borrow().phase == Phase::Stopping
+    }
+}
+
+/// Answers an API request that arrived before the process started.
+fn reject_early(request: Control) {
+    let error = ControlError::NotStarted;
+    match request {
+        Control::Halt { reply } | Control::Start { reply } | Control::Restart { reply } => {
+            let _ = reply.send(Err(error));
+        }
+        Control::Scale { reply, .. } => {
+            let _ = reply.send(Err(error));
+        }
+        Control::Stop { .. } | Control::Signal(_) => {}
     }
 }
 

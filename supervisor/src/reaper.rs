@@ -27,7 +27,7 @@ use tokio::sync::{oneshot, watch};
 
 /// Exit status of a reaped child: an exit code or a signal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum ExitStatus {
+pub enum ExitStatus {
     /// It called `exit` with this code.
     Exited(i32),
     /// A signal killed it.
@@ -37,7 +37,7 @@ pub(crate) enum ExitStatus {
 impl ExitStatus {
     /// Returns the shell-style exit code: the code itself, or 128 + N for a
     /// child killed by signal N.
-    pub(crate) fn code(self) -> i32 {
+    pub fn code(self) -> i32 {
         match self {
             ExitStatus::Exited(code) => code,
             ExitStatus::Signaled(signal) => 128 + signal as i32,
@@ -45,7 +45,7 @@ impl ExitStatus {
     }
 
     /// Returns the signal name (`SIGKILL`) when a signal ended the child.
-    pub(crate) fn signal_name(self) -> Option<&'static str> {
+    pub fn signal_name(self) -> Option<&'static str> {
         match self {
             ExitStatus::Exited(_) => None,
             ExitStatus::Signaled(signal) => Some(signal.as_str()),
@@ -53,7 +53,7 @@ impl ExitStatus {
     }
 
     /// Returns true for exit code 0.
-    pub(crate) fn success(self) -> bool {
+    pub fn success(self) -> bool {
         self == ExitStatus::Exited(0)
     }
 }

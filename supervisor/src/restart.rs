@@ -87,6 +87,12 @@ impl Backoff {
             attempt: self.attempts,
         }
     }
+
+    /// Forgets past crashes, as after a manual start or restart.
+    pub(crate) fn reset(&mut self) {
+        self.attempts = 0;
+        self.next_delay = self.initial;
+    }
 }
 
 #[cfg(test)]

@@ -17,10 +17,14 @@ use nix::sys::signal::Signal;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
-use crate::config::{Config, FatalAction};
+use crate::config::{Config, FatalAction, ProcessKind};
 use crate::hooks::{HookRunner, Stage};
 use crate::output::OutputHandle;
 use crate::process::{self, Control, Handle, Report, Shared};
+pub use crate::process::{
+    ControlError, InstanceState, InstanceStatus, Phase, RestartCounts, Status,
+};
+pub use crate::reaper::ExitStatus;
 use crate::reaper::Reaper;
 use crate::signals::{self, Switches};
 use crate::ExitCode;
@@ -38,6 +42,20 @@ const STOP_CONFIRM_GRACE: std::time::Duration = std::time::Duration::from_secs(6
 /// Fails only when signal handling cannot be installed; every later problem
 /// is logged and turned into an exit code.
 pub async fn run(config: Config, output: OutputHandle) -> std::io::Result<ExitCode> {
+    run_with_controller(config, output, |_| {}).await
+}
+
+/// Runs `config` like [`run`], and hands `on_start` a [`Controller`] once
+/// every process task exists, before any of them is waited for.
+///
+/// # Errors
+///
+/// Fails only when signal handling cannot be installed.
+pub async fn run_with_controller(
+    config: Config,
+    output: OutputHandle,
+    on_start: impl FnOnce(Controller) + Send + 'static,
+) -> std::io::Result<ExitCode> {
     let reaper = Reaper::start()?;
     let (shutdown, shutdown_seen) = watch::channel(false);
     let (force, force_seen) = watch::channel(false);
@@ -63,7 +81,7 @@ pub async fn run(config: Config, output: OutputHandle) -> std::io::Result<ExitCo
         shutdown_seen,
         handles: Vec::new(),
     };
-    Ok(supervisor.run(forwarded).await)
+    Ok(supervisor.run(forwarded, on_start).await)
 }
 
 struct Supervisor {
@@ -77,7 +95,11 @@ struct Supervisor {
 }
 
 impl Supervisor {
-    async fn run(mut self, mut forwarded: mpsc::Receiver<Signal>) -> ExitCode {
+    async fn run(
+        mut self,
+        mut forwarded: mpsc::Receiver<Signal>,
+        on_start: impl FnOnce(Controller),
+    ) -> ExitCode {
         tracing::info!(
             processes = self.config.processes.len(),
             "phpeek-pm starting"
@@ -97,6 +119,7 @@ impl Supervisor {
 
         let (reports_sender, mut reports) = mpsc::channel(64);
         self.start_processes(reports_sender);
+        on_start(self.controller());
         self.spawn_post_start_hooks();
 
         let mut unfinished: HashMap<String, ()> = self
@@ -142,6 +165,23 @@ impl Supervisor {
             );
             statuses.insert(handle.name.clone(), handle.status.clone());
             self.handles.push(handle);
+        }
+    }
+
+    fn controller(&self) -> Controller {
+        let entries = self
+            .handles
+            .iter()
+            .zip(&self.config.processes)
+            .map(|(handle, process)| ProcessEntry {
+                name: handle.name.clone(),
+                kind: process.kind,
+                status: handle.status.clone(),
+                control: handle.control.clone(),
+            })
+            .collect();
+        Controller {
+            processes: Arc::new(entries),
         }
     }
 
@@ -290,5 +330,118 @@ impl Supervisor {
             // An error means the task is gone, which is as good as stopped.
             let _ = tokio::time::timeout_at(limit, confirmed).await;
         }
+    }
+}
+
+/// A handle on the running processes, for the management API and metrics.
+///
+/// Cheap to clone. Requests go to the task that owns each process, so they
+/// are handled in order with its other events.
+#[derive(Clone)]
+pub struct Controller {
+    processes: Arc<Vec<ProcessEntry>>,
+}
+
+struct ProcessEntry {
+    name: String,
+    kind: ProcessKind,
+    status: watch::Receiver<Status>,
+    control: mpsc::Sender<Control>,
+}
+
+/// A process's name, kind and latest status.
+#[derive(Debug, Clone)]
+pub struct ProcessView {
+    /// Process name.
+    pub name: String,
+    /// Longrun or oneshot.
+    pub kind: ProcessKind,
+    /// Latest published status.
+    pub status: Status,
+}
+
+impl Controller {
+    /// Returns every process in start order.
+    pub fn processes(&self) -> Vec<ProcessView> {
+        self.processes.iter().map(ProcessEntry::view).collect()
+    }
+
+    /// Returns one process by name.
+    pub fn process(&self, name: &str) -> Option<ProcessView> {
+        self.entry(name).ok().map(ProcessEntry::view)
+    }
+
+    /// Stops every instance of `name` gracefully and waits until they are
+    /// gone. The process can be started again.
+    ///
+    /// # Errors
+    ///
+    /// Fails for an unknown name, during shutdown, or when nothing runs.
+    pub async fn stop(&self, name: &str) -> Result<(), ControlError> {
+        let entry = self.entry(name)?;
+        let (reply, answer) = oneshot::channel();
+        entry.send(Control::Halt { reply }).await?;
+        answer.await.map_err(|_| ControlError::Gone)?
+    }
+
+    /// Starts the instances of `name` that aren't running.
+    ///
+    /// # Errors
+    ///
+    /// Fails for an unknown name, during shutdown, or when all instances run.
+    pub async fn start(&self, name: &str) -> Result<(), ControlError> {
+        let entry = self.entry(name)?;
+        let (reply, answer) = oneshot::channel();
+        entry.send(Control::Start { reply }).await?;
+        answer.await.map_err(|_| ControlError::Gone)?
+    }
+
+    /// Restarts every instance of `name` with the graceful stop sequence.
+    ///
+    /// # Errors
+    ///
+    /// Fails for an unknown name or during shutdown.
+    pub async fn restart(&self, name: &str) -> Result<(), ControlError> {
+        let entry = self.entry(name)?;
+        let (reply, answer) = oneshot::channel();
+        entry.send(Control::Restart { reply }).await?;
+        answer.await.map_err(|_| ControlError::Gone)?
+    }
+
+    /// Sets the instance count of `name` and returns the previous count.
+    ///
+    /// # Errors
+    ///
+    /// Fails for an unknown name, a oneshot, during shutdown, or while a
+    /// previous scale-down is still stopping instances.
+    pub async fn scale(&self, name: &str, replicas: u32) -> Result<u32, ControlError> {
+        let entry = self.entry(name)?;
+        let (reply, answer) = oneshot::channel();
+        entry.send(Control::Scale { replicas, reply }).await?;
+        answer.await.map_err(|_| ControlError::Gone)?
+    }
+
+    fn entry(&self, name: &str) -> Result<&ProcessEntry, ControlError> {
+        self.processes
+            .iter()
+            .find(|entry| entry.name == name)
+            .ok_or_else(|| ControlError::NotFound(name.to_owned()))
+    }
+}
+
+impl ProcessEntry {
+    fn view(&self) -> ProcessView {
+        ProcessView {
+            name: self.name.clone(),
+            kind: self.kind,
+            status: self.status.borrow().clone(),
+        }
+    }
+
+    async fn send(&self, request: Control) -> Result<(), ControlError> {
+        self.control
+            .send(request)
+            .await
+            .map_err(|_| ControlError::Gone)
     }
 }

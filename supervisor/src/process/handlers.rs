@@ -74,6 +74,7 @@ impl Task {
                     pid = pid.as_raw(),
                     "process started"
                 );
+                self.instances[index].started_at = Some(std::time::SystemTime::now());
                 self.instances[index].slot = Slot::Running {
                     pid,
                     since: Instant::now(),
@@ -91,7 +92,9 @@ impl Task {
 
     /// Handles the reaped leader of instance `index`.
     pub(super) fn on_exit(&mut self, index: usize, pid: Pid, status: ExitStatus) {
-        let instance = &mut self.instances[index];
+        let Some(instance) = self.instances.get_mut(index) else {
+            return;
+        };
         match &mut instance.slot {
             Slot::Running {
                 pid: running,
@@ -145,6 +148,7 @@ impl Task {
         match decision {
             Decision::Restart { delay, attempt } => {
                 let reason = if status.success() { "exit" } else { "crash" };
+                self.count_restart(index, reason);
                 tracing::warn!(
                     process = &*self.name,
                     instance_id = &*instance_id,
@@ -238,7 +242,7 @@ impl Task {
     }
 
     /// Signals a running instance and moves it to draining.
-    fn begin_instance_stop(&mut self, index: usize, kill_at: Instant, then: After) {
+    pub(super) fn begin_instance_stop(&mut self, index: usize, kill_at: Instant, then: After) {
         let signal = self.process.shutdown.signal;
         let instance = &mut self.instances[index];
         match &mut instance.slot {
@@ -285,10 +289,20 @@ impl Task {
         done: Option<tokio::sync::oneshot::Sender<()>>,
     ) {
         self.stop_done = done;
-        if self.stopping() {
+        if self.terminating {
             return;
         }
+        self.terminating = true;
+        self.fail_pending_halts();
+        let already_stopping = self.stopping();
         self.set_phase(Phase::Stopping);
+        if already_stopping {
+            // An API stop is under way: only tighten its deadline.
+            for index in 0..self.instances.len() {
+                self.begin_instance_stop(index, deadline, After::Stop);
+            }
+            return;
+        }
         self.stop_health_monitor();
         let any_running = self
             .instances

@@ -1,11 +1,13 @@
 //! One instance slot of a process and the states it moves through.
 
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use nix::unistd::Pid;
 use tokio::time::Instant;
 
 use crate::config::Global;
+use crate::reaper::ExitStatus;
 use crate::restart::Backoff;
 
 /// What happens once a stopping instance's process group is empty.
@@ -63,6 +65,14 @@ pub(crate) struct Instance {
     pub(crate) slot: Slot,
     /// Crash count and next delay.
     pub(crate) backoff: Backoff,
+    /// Restarts of this slot since phpeek-pm started, for any reason.
+    pub(crate) restarts: u32,
+    /// How the previous leader ended.
+    pub(crate) last_exit: Option<ExitStatus>,
+    /// Wall-clock time of the latest spawn, for status and uptime.
+    pub(crate) started_at: Option<SystemTime>,
+    /// Set when a scale-down removes this slot once it has stopped.
+    pub(crate) retiring: bool,
 }
 
 impl Instance {
@@ -72,6 +82,10 @@ impl Instance {
             id: Arc::from(format!("{process}-{index}")),
             slot: Slot::Idle,
             backoff: Backoff::new(global),
+            restarts: 0,
+            last_exit: None,
+            started_at: None,
+            retiring: false,
         }
     }
 

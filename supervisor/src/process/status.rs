@@ -6,7 +6,7 @@ use crate::config::{Dependency, DependencyCondition};
 
 /// Where a process is in its life.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(crate) enum Phase {
+pub enum Phase {
     /// Waiting for its dependencies.
     #[default]
     Waiting,
@@ -26,19 +26,86 @@ pub(crate) enum Phase {
     Stopped,
 }
 
+/// Restart counts of a process by reason, since phpeek-pm started.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RestartCounts {
+    /// After an exit with a non-zero code or a signal.
+    pub crash: u64,
+    /// After an exit with code 0 under `restart: always`.
+    pub exit: u64,
+    /// After the health check failed.
+    pub health: u64,
+    /// Requested through the management API.
+    pub manual: u64,
+}
+
+/// The state of one instance slot, as shown in status and metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InstanceState {
+    /// Not running and not scheduled to.
+    Stopped,
+    /// The leader is alive.
+    Running,
+    /// Being stopped, or its group is being emptied.
+    Stopping,
+    /// Waiting for the restart delay.
+    Restarting,
+    /// Exited for good under its restart policy.
+    Exited,
+    /// Out of restart attempts.
+    Fatal,
+}
+
+impl InstanceState {
+    /// Returns the lower-case name used in the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InstanceState::Stopped => "stopped",
+            InstanceState::Running => "running",
+            InstanceState::Stopping => "stopping",
+            InstanceState::Restarting => "restarting",
+            InstanceState::Exited => "exited",
+            InstanceState::Fatal => "fatal",
+        }
+    }
+}
+
+/// A snapshot of one instance slot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstanceStatus {
+    /// `<process>-<index>`.
+    pub id: std::sync::Arc<str>,
+    /// Current state.
+    pub state: InstanceState,
+    /// Leader pid while running or stopping.
+    pub pid: Option<i32>,
+    /// Wall-clock time of the latest spawn.
+    pub started_at: Option<std::time::SystemTime>,
+    /// Restarts of this slot.
+    pub restarts: u32,
+    /// How the previous leader ended.
+    pub last_exit: Option<crate::reaper::ExitStatus>,
+}
+
 /// What a process publishes to its dependents and the supervisor.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct Status {
+pub struct Status {
     /// Current phase.
-    pub(crate) phase: Phase,
+    pub phase: Phase,
     /// Every instance has been spawned at least once.
-    pub(crate) started: bool,
+    pub started: bool,
     /// The health check has passed at least once since the start, or there
     /// is no health check and the process started. Never reset, because it
     /// only gates the start of dependents.
-    pub(crate) became_healthy: bool,
+    pub became_healthy: bool,
     /// Whether the latest health verdict is healthy.
-    pub(crate) healthy: bool,
+    pub healthy: bool,
+    /// Instances requested by the config or the latest scale.
+    pub desired_scale: u32,
+    /// Every instance slot, in index order.
+    pub instances: Vec<InstanceStatus>,
+    /// Restart counts by reason.
+    pub restarts: RestartCounts,
 }
 
 /// Returns the condition in the words used in messages.
@@ -126,6 +193,7 @@ mod tests {
             started,
             became_healthy,
             healthy: became_healthy,
+            ..Status::default()
         }
     }
 
