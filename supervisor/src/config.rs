@@ -25,6 +25,7 @@ pub mod model;
 mod node;
 mod process;
 mod report;
+mod schedule;
 mod substitute;
 #[cfg(test)]
 mod testing;
@@ -308,7 +309,6 @@ processes:
             "processes.php-fpm.shutdown.kill_signal",
             "processes.php-fpm.shutdown.graceful",
             "processes.php-fpm.logging",
-            "processes.scheduler.schedule",
         ]
         .into_iter()
         .collect();

@@ -27,6 +27,7 @@ pub mod output;
 mod process;
 mod reaper;
 mod restart;
+pub mod schedule;
 mod signals;
 mod spawn;
 pub mod supervisor;
