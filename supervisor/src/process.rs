@@ -9,7 +9,7 @@
 
 mod handlers;
 mod instance;
-mod status;
+pub(crate) mod status;
 
 use std::sync::Arc;
 use std::time::Duration;

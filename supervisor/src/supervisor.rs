@@ -2,10 +2,12 @@
 //!
 //! Start: pre-start hooks run in order, then one task per process is started
 //! in start order; each waits for its own dependencies, so independent
-//! processes start concurrently. Post-start hooks run once every process has
-//! been spawned. Shutdown: pre-stop hooks, then the processes stop in waves,
-//! dependents first and higher priority first within a level, then post-stop
-//! hooks, then a final sweep of anything left.
+//! processes start concurrently. Scheduled tasks get a scheduler task
+//! instead, which starts runs at the scheduled times. Post-start hooks run
+//! once every process has been spawned. Shutdown: pre-stop hooks, then the
+//! scheduled tasks stop, then the other processes stop in waves, dependents
+//! first and higher priority first within a level, then post-stop hooks,
+//! then a final sweep of anything left.
 
 mod order;
 mod sweep;
@@ -22,6 +24,7 @@ use crate::hooks::{HookRunner, Stage};
 use crate::output::OutputHandle;
 use crate::process::{self, Control, Handle, Report, Shared};
 use crate::reaper::Reaper;
+use crate::schedule::{self, ScheduleStats, Scheduler};
 use crate::signals::{self, Switches};
 use crate::ExitCode;
 
@@ -38,6 +41,20 @@ const STOP_CONFIRM_GRACE: std::time::Duration = std::time::Duration::from_secs(6
 /// Fails only when signal handling cannot be installed; every later problem
 /// is logged and turned into an exit code.
 pub async fn run(config: Config, output: OutputHandle) -> std::io::Result<ExitCode> {
+    run_with_stats(config, output, ScheduleStats::new()).await
+}
+
+/// Does what [`run`] does, and records scheduled task statistics in
+/// `stats`, which the caller can read while it runs.
+///
+/// # Errors
+///
+/// Fails only when signal handling cannot be installed.
+pub async fn run_with_stats(
+    config: Config,
+    output: OutputHandle,
+    stats: ScheduleStats,
+) -> std::io::Result<ExitCode> {
     let reaper = Reaper::start()?;
     let (shutdown, shutdown_seen) = watch::channel(false);
     let (force, force_seen) = watch::channel(false);
@@ -54,7 +71,12 @@ pub async fn run(config: Config, output: OutputHandle) -> std::io::Result<ExitCo
         shutdown: shutdown_seen.clone(),
         force: force_seen,
     });
+    let heartbeats = config
+        .processes
+        .iter()
+        .any(|process| process.schedule.as_ref().is_some_and(|task| task.heartbeat.is_some()));
     let supervisor = Supervisor {
+        scheduler: Scheduler::new(stats, heartbeats),
         config,
         shared,
         hooks,
@@ -67,6 +89,7 @@ pub async fn run(config: Config, output: OutputHandle) -> std::io::Result<ExitCo
 }
 
 struct Supervisor {
+    scheduler: Scheduler,
     config: Config,
     shared: Arc<Shared>,
     hooks: HookRunner,
@@ -134,12 +157,12 @@ impl Supervisor {
                     Some((dependency.clone(), watch::Receiver::clone(status)))
                 })
                 .collect();
-            let handle = process::start(
-                Arc::clone(&self.shared),
-                process,
-                dependencies,
-                reports.clone(),
-            );
+            let shared = Arc::clone(&self.shared);
+            let handle = if process.schedule.is_some() {
+                schedule::start(shared, &self.scheduler, process, dependencies, reports.clone())
+            } else {
+                process::start(shared, process, dependencies, reports.clone())
+            };
             statuses.insert(handle.name.clone(), handle.status.clone());
             self.handles.push(handle);
         }
@@ -251,7 +274,17 @@ impl Supervisor {
         {
             tracing::warn!(error = %error, "pre-stop hook failed; stopping anyway");
         }
-        for wave in order::stop_waves(&self.config.processes) {
+        // Scheduled tasks stop first: nothing depends on them, and their
+        // runs may use the services that stop later.
+        let (scheduled, services): (Vec<_>, Vec<_>) = self
+            .config
+            .processes
+            .iter()
+            .cloned()
+            .partition(|process| process.schedule.is_some());
+        let scheduled: Vec<String> = scheduled.into_iter().map(|process| process.name).collect();
+        self.stop_wave(&scheduled, deadline).await;
+        for wave in order::stop_waves(&services) {
             self.stop_wave(&wave, deadline).await;
         }
         if let Err(error) = self
