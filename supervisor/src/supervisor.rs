@@ -71,10 +71,12 @@ pub async fn run_with_stats(
         shutdown: shutdown_seen.clone(),
         force: force_seen,
     });
-    let heartbeats = config
-        .processes
-        .iter()
-        .any(|process| process.schedule.as_ref().is_some_and(|task| task.heartbeat.is_some()));
+    let heartbeats = config.processes.iter().any(|process| {
+        process
+            .schedule
+            .as_ref()
+            .is_some_and(|task| task.heartbeat.is_some())
+    });
     let supervisor = Supervisor {
         scheduler: Scheduler::new(stats, heartbeats),
         config,
@@ -159,7 +161,13 @@ impl Supervisor {
                 .collect();
             let shared = Arc::clone(&self.shared);
             let handle = if process.schedule.is_some() {
-                schedule::start(shared, &self.scheduler, process, dependencies, reports.clone())
+                schedule::start(
+                    shared,
+                    &self.scheduler,
+                    process,
+                    dependencies,
+                    reports.clone(),
+                )
             } else {
                 process::start(shared, process, dependencies, reports.clone())
             };

@@ -176,12 +176,12 @@ pub struct ScheduledTask {
     /// Zone whose wall clock the cron fields follow: `schedule_timezone`,
     /// else the `TZ` variable of phpeek-pm, else UTC.
     pub timezone: chrono_tz::Tz,
-    /// Longest a run may take before it is stopped like a process at
+    /// Maximum run time before the run is stopped like a process at
     /// shutdown. None means no limit.
     pub timeout: Option<Duration>,
     /// Runs allowed at once; a firing beyond it is skipped. Default 1.
     pub max_concurrent: u32,
-    /// Where run start, success and failure are reported, if anywhere.
+    /// The monitor that run start, success and failure are reported to.
     pub heartbeat: Option<Heartbeat>,
 }
 

@@ -17,13 +17,7 @@ use super::schedule::{self, ScheduleKeys};
 use super::{credentials, health};
 
 /// Go `processes.<name>` keys that are accepted with a warning.
-const INERT_PROCESS_KEYS: &[&str] = &[
-    "initial_state",
-    "stdout",
-    "stderr",
-    "max_scale",
-    "logging",
-];
+const INERT_PROCESS_KEYS: &[&str] = &["initial_state", "stdout", "stderr", "max_scale", "logging"];
 
 const PROCESS_KINDS: &[(&str, ProcessKind)] = &[
     ("longrun", ProcessKind::Longrun),
@@ -169,7 +163,9 @@ fn decode_process(
     if scheduled.is_some() {
         let task_fields = schedule::TaskFields {
             kind: kind_field.as_ref().filter(|_| kind == ProcessKind::Oneshot),
-            scale: scale_field.as_ref().filter(|_| scale.is_some_and(|n| n > 1)),
+            scale: scale_field
+                .as_ref()
+                .filter(|_| scale.is_some_and(|n| n > 1)),
             restart: restart_field.as_ref(),
             health_check: health_field.as_ref(),
         };

@@ -86,7 +86,8 @@ pub(crate) fn decode(decoder: &mut Decoder<'_>, keys: &ScheduleKeys<'_>) -> Opti
         });
         parsed
             .map_err(|error| {
-                let hint = "write 5 fields like `*/15 * * * *`, or a macro like @daily or @every 5m";
+                let hint =
+                    "write 5 fields like `*/15 * * * *`, or a macro like @daily or @every 5m";
                 decoder.error(schedule_field, error.message).set_hint(hint);
             })
             .ok()
@@ -145,14 +146,13 @@ fn read_timezone(
         None => None,
     };
     match written {
-        Some((name, field)) if !name.eq_ignore_ascii_case("local") => {
-            parse_timezone(&name).or_else(|| {
+        Some((name, field)) if !name.eq_ignore_ascii_case("local") => parse_timezone(&name)
+            .or_else(|| {
                 let message = format!("unknown time zone `{name}`");
                 let hint = "use an IANA name such as Europe/Berlin or UTC";
                 decoder.error(field, message).set_hint(hint);
                 None
-            })
-        }
+            }),
         _ => default_timezone(decoder, schedule_field),
     }
 }

@@ -50,7 +50,10 @@ fn timezone_defaults_to_tz_variable() {
     let mut env = env();
     env.insert("TZ".to_owned(), ":America/New_York".to_owned());
     let loaded = load_str(yaml, FILE, &env).map(|loaded| loaded.config.processes[0].clone());
-    let zone = loaded.ok().and_then(|process| process.schedule).map(|task| task.timezone);
+    let zone = loaded
+        .ok()
+        .and_then(|process| process.schedule)
+        .map(|task| task.timezone);
 
     assert_eq!(zone, Some(Tz::America__New_York));
 }
@@ -95,7 +98,9 @@ fn unknown_timezones_are_errors() {
 
     let env: HashMap<String, String> = [("TZ".to_owned(), "Nowhere/Land".to_owned())].into();
     let yaml = "processes:\n  job:\n    command: [a]\n    schedule: '@daily'\n";
-    let report = load_str(yaml, FILE, &env).err().map(|report| report.to_string());
+    let report = load_str(yaml, FILE, &env)
+        .err()
+        .map(|report| report.to_string());
     assert!(report.is_some_and(|text| text.contains("unknown time zone `Nowhere/Land`")));
 }
 
@@ -127,7 +132,10 @@ fn max_concurrent_must_be_positive() {
 #[test]
 fn heartbeat_needs_http_url() {
     let base = "processes:\n  job:\n    command: [a]\n    schedule: '@daily'\n    heartbeat: ";
-    assert_eq!(only_error(&format!("{base}{{timeout: 5}}\n")).message, "heartbeat has no `url`");
+    assert_eq!(
+        only_error(&format!("{base}{{timeout: 5}}\n")).message,
+        "heartbeat has no `url`"
+    );
     assert_eq!(
         only_error(&format!("{base}{{url: 'ftp://x'}}\n")).message,
         "heartbeat url is not an http or https URL"
@@ -145,7 +153,10 @@ fn go_heartbeat_keys_are_warnings() {
     let paths: Vec<String> = loaded(yaml).warnings.into_iter().map(|w| w.path).collect();
     assert_eq!(
         paths,
-        ["processes.job.heartbeat.interval", "processes.job.heartbeat.grace"]
+        [
+            "processes.job.heartbeat.interval",
+            "processes.job.heartbeat.grace"
+        ]
     );
 }
 
@@ -166,7 +177,10 @@ fn scheduled_task_may_depend_on_longrun() {
     let yaml = "processes:\n  db:\n    command: [db]\n  \
                 job:\n    command: [a]\n    schedule: '@daily'\n    depends_on: [db]\n";
     let config = config(yaml);
-    let job = config.processes.iter().find(|process| process.name == "job");
+    let job = config
+        .processes
+        .iter()
+        .find(|process| process.name == "job");
     assert_eq!(job.map(|job| job.depends_on.len()), Some(1));
 }
 
@@ -185,8 +199,12 @@ fn conflicting_process_settings_are_reported() {
         ]
     );
 
-    let yaml = "processes:\n  job:\n    command: [a]\n    schedule: '@daily'\n    restart: always\n";
+    let yaml =
+        "processes:\n  job:\n    command: [a]\n    schedule: '@daily'\n    restart: always\n";
     let warnings = loaded(yaml).warnings;
     assert_eq!(warnings.len(), 1);
-    assert_eq!(warnings[0].message, "`restart` has no effect on a scheduled task");
+    assert_eq!(
+        warnings[0].message,
+        "`restart` has no effect on a scheduled task"
+    );
 }

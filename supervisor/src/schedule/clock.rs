@@ -13,7 +13,7 @@ use chrono_tz::Tz;
 
 use super::cron::Schedule;
 
-/// Longest sleep before the wall clock is read again.
+/// Maximum sleep before the wall clock is read again.
 const RECHECK: Duration = Duration::from_secs(60);
 
 /// A source of the current wall-clock time.

@@ -4,7 +4,7 @@
 //! month, day of week), each a comma-separated list of `*`, `N`, `N-M`, with
 //! an optional `/STEP`. Months and weekdays also take three-letter English
 //! names in any case, and day of week 7 is Sunday like 0. An optional sixth
-//! field in front holds the seconds. `N/STEP` means `N-MAX/STEP`.
+//! field in front contains the seconds. `N/STEP` means `N-MAX/STEP`.
 
 use std::fmt;
 use std::time::Duration;
@@ -46,7 +46,7 @@ pub struct CronFields {
 /// An invalid schedule expression: the message names the field and value.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CronError {
-    /// What is wrong, like `day-of-week value 8 is out of range 0-7`.
+    /// The problem, like `day-of-week value 8 is out of range 0-7`.
     pub message: String,
 }
 
@@ -209,7 +209,8 @@ fn check_reachable(fields: &CronFields, day_text: &str, month_text: &str) -> Res
     const LONGEST_MONTH: [u32; 12] = [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
     let reachable = (1..=12u32).any(|month| {
         fields.months & (1 << month) != 0
-            && (1..=LONGEST_MONTH[month as usize - 1]).any(|day| fields.days_of_month & (1 << day) != 0)
+            && (1..=LONGEST_MONTH[month as usize - 1])
+                .any(|day| fields.days_of_month & (1 << day) != 0)
     });
     if reachable {
         Ok(())
@@ -340,7 +341,10 @@ mod tests {
         assert_eq!(fields.hours, bits(&[9, 10, 11, 12, 13, 14, 15, 16, 17]));
         assert_eq!(fields.days_of_month, bits(&[1, 15]));
         assert_eq!(fields.days_of_week, bits(&[1, 2, 3, 4, 5]));
-        assert_eq!(cron("1-30/5 * * * *").minutes, bits(&[1, 6, 11, 16, 21, 26]));
+        assert_eq!(
+            cron("1-30/5 * * * *").minutes,
+            bits(&[1, 6, 11, 16, 21, 26])
+        );
         assert_eq!(cron("50/5 * * * *").minutes, bits(&[50, 55]));
     }
 
@@ -403,9 +407,15 @@ mod tests {
             ("0 0 * 13 *", "month value 13 is out of range 1-12"),
             ("61 0 0 * * *", "second value 61 is out of range 0-59"),
             ("*/0 * * * *", "minute step 0 is out of range 1-59"),
-            ("0 0 * FOO *", "month value `FOO` is neither a number nor a name like JAN"),
+            (
+                "0 0 * FOO *",
+                "month value `FOO` is neither a number nor a name like JAN",
+            ),
             ("x * * * *", "minute value `x` is not a number"),
-            ("5-1 * * * *", "minute range 5-1 runs backwards; split it, like 5-59,0-1"),
+            (
+                "5-1 * * * *",
+                "minute range 5-1 runs backwards; split it, like 5-59,0-1",
+            ),
             ("1,,2 * * * *", "minute has an empty list item"),
             ("0 0 31 2,4 *", "day-of-month 31 never occurs in month 2,4"),
             ("@every 0s", "@every interval 0ns is shorter than 1s"),

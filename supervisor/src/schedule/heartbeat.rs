@@ -29,14 +29,14 @@ const ATTEMPTS: u32 = 3;
 /// Pause after the first failed attempt; it doubles after each.
 const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 
-/// What a ping reports.
+/// The event a ping reports.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Event {
     /// A run began.
     Start,
     /// A run exited with code 0.
     Success,
-    /// A run failed; `body` says why and ends with its last output lines.
+    /// A run failed. `body` gives the reason and ends with its last output lines.
     Failure {
         /// The run's exit code, when it exited.
         exit_code: Option<i32>,
@@ -106,8 +106,13 @@ impl Pinger {
         for attempt in 1..=ATTEMPTS {
             match self.attempt(method.clone(), url.clone(), event).await {
                 Ok(()) => {
-                    tracing::debug!(process, instance_id, event = event.name(), attempt,
-                        "heartbeat ping sent");
+                    tracing::debug!(
+                        process,
+                        instance_id,
+                        event = event.name(),
+                        attempt,
+                        "heartbeat ping sent"
+                    );
                     return;
                 }
                 Err(error) => last_error = error,
@@ -262,14 +267,8 @@ mod tests {
     fn cronitor_urls_use_state() {
         let base = "https://cronitor.link/p/key/nightly";
         let url = |event| url_for(base, &event).map(|(_, url)| url);
-        assert_eq!(
-            url(Event::Start),
-            Some(format!("{base}?state=run"))
-        );
-        assert_eq!(
-            url(Event::Success),
-            Some(format!("{base}?state=complete"))
-        );
+        assert_eq!(url(Event::Start), Some(format!("{base}?state=run")));
+        assert_eq!(url(Event::Success), Some(format!("{base}?state=complete")));
         assert_eq!(
             url(failure(3)),
             Some(format!("{base}?state=fail&status_code=3"))
@@ -294,10 +293,7 @@ mod tests {
 
     #[test]
     fn failure_body_has_reason_then_output() {
-        assert_eq!(
-            failure_body("exit code 3", "a\nb"),
-            "exit code 3\n\na\nb\n"
-        );
+        assert_eq!(failure_body("exit code 3", "a\nb"), "exit code 3\n\na\nb\n");
         assert_eq!(failure_body("timed out", ""), "timed out\n");
     }
 }

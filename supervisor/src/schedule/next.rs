@@ -25,7 +25,7 @@ use super::cron::{CronFields, Schedule};
 /// (2096 to 2104), so 10 years finds every reachable expression.
 const SEARCH_YEARS: i32 = 10;
 
-/// Longest daylight saving shift worth scanning around; real shifts are at
+/// Maximum daylight saving shift scanned around a time. Real shifts are at
 /// most 2 hours.
 const SHIFT_WINDOW: TimeDelta = TimeDelta::hours(3);
 
@@ -66,7 +66,7 @@ fn next_every(
     anchor.checked_add_signed(offset)
 }
 
-/// Where a wall-clock time falls on the real time line.
+/// The position of a wall-clock time on the real time line.
 enum Resolved {
     Once(DateTime<Utc>),
     /// Repeated by a fall-back change: first and second occurrence.
@@ -213,9 +213,12 @@ fn next_match(fields: &CronFields, from: NaiveDateTime, limit: NaiveDate) -> Opt
         } else if !day_matches(fields, date) {
             date.succ_opt()?.and_hms_opt(0, 0, 0)?
         } else if !has(fields.hours, time.hour()) {
-            time.with_minute(0)?.with_second(0)?.checked_add_signed(TimeDelta::hours(1))?
+            time.with_minute(0)?
+                .with_second(0)?
+                .checked_add_signed(TimeDelta::hours(1))?
         } else if !has(fields.minutes, time.minute()) {
-            time.with_second(0)?.checked_add_signed(TimeDelta::minutes(1))?
+            time.with_second(0)?
+                .checked_add_signed(TimeDelta::minutes(1))?
         } else if !has(fields.seconds, time.second()) {
             time.checked_add_signed(SECOND)?
         } else {

@@ -19,7 +19,7 @@ fn schedule(text: &str) -> Schedule {
     parse(text, seconds).unwrap_or_else(|error| panic!("{text}: {error}"))
 }
 
-/// A UTC instant from `YYYY-MM-DD HH:MM:SS`.
+/// Parses `YYYY-MM-DD HH:MM:SS` as a UTC instant.
 fn utc(text: &str) -> DateTime<Utc> {
     let naive = chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S")
         .unwrap_or_else(|error| panic!("{text}: {error}"));
@@ -55,7 +55,12 @@ fn firings(text: &str, tz: Tz, after: DateTime<Utc>, count: usize) -> Vec<DateTi
 }
 
 /// Returns every firing in `[from, to)`.
-fn firings_between(text: &str, tz: Tz, from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<DateTime<Utc>> {
+fn firings_between(
+    text: &str,
+    tz: Tz,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Vec<DateTime<Utc>> {
     let schedule = schedule(text);
     let mut times = Vec::new();
     let mut last = from - chrono::TimeDelta::seconds(1);
@@ -112,7 +117,12 @@ fn spec_examples_fire_when_documented() {
         (
             "*/15 * * * *",
             "2026-12-01 10:07:00",
-            &["2026-12-01 10:15:00", "2026-12-01 10:30:00", "2026-12-01 10:45:00", "2026-12-01 11:00:00"],
+            &[
+                "2026-12-01 10:15:00",
+                "2026-12-01 10:30:00",
+                "2026-12-01 10:45:00",
+                "2026-12-01 11:00:00",
+            ],
         ),
         (
             // Friday evening to Monday morning.
@@ -123,16 +133,20 @@ fn spec_examples_fire_when_documented() {
         (
             "30 3 1 * *",
             "2026-12-01 00:00:00",
-            &["2026-12-01 03:30:00", "2027-01-01 03:30:00", "2027-02-01 03:30:00"],
+            &[
+                "2026-12-01 03:30:00",
+                "2027-01-01 03:30:00",
+                "2027-02-01 03:30:00",
+            ],
         ),
-        (
-            "0 0 * * *",
-            "2026-12-01 00:00:00",
-            &["2026-12-02 00:00:00"],
-        ),
+        ("0 0 * * *", "2026-12-01 00:00:00", &["2026-12-02 00:00:00"]),
     ];
     for (text, start, expected) in cases {
-        assert_eq!(firings(text, UTC, utc(start), expected.len()), utc_all(expected), "{text}");
+        assert_eq!(
+            firings(text, UTC, utc(start), expected.len()),
+            utc_all(expected),
+            "{text}"
+        );
     }
 }
 
@@ -153,7 +167,10 @@ fn thirty_first_skips_short_months() {
 #[test]
 fn leap_day_finds_next_leap_year() {
     let from_2026 = firings("0 0 29 2 *", UTC, utc("2026-03-01 00:00:00"), 2);
-    assert_eq!(from_2026, utc_all(&["2028-02-29 00:00:00", "2032-02-29 00:00:00"]));
+    assert_eq!(
+        from_2026,
+        utc_all(&["2028-02-29 00:00:00", "2032-02-29 00:00:00"])
+    );
     // 2100 is not a leap year.
     let from_2096 = firings("0 0 29 2 *", UTC, utc("2096-03-01 00:00:00"), 1);
     assert_eq!(from_2096, utc_all(&["2104-02-29 00:00:00"]));
@@ -182,30 +199,54 @@ fn every_counts_from_anchor() {
     let anchor = utc("2026-12-01 10:00:00");
     let next = |after: &str| every.next_after(utc(after), Berlin, anchor);
 
-    assert_eq!(next("2026-12-01 10:00:00"), Some(utc("2026-12-01 10:01:30")));
-    assert_eq!(next("2026-12-01 10:01:29"), Some(utc("2026-12-01 10:01:30")));
-    assert_eq!(next("2026-12-01 10:01:30"), Some(utc("2026-12-01 10:03:00")));
-    assert_eq!(next("2026-12-01 09:00:00"), Some(utc("2026-12-01 10:01:30")));
+    assert_eq!(
+        next("2026-12-01 10:00:00"),
+        Some(utc("2026-12-01 10:01:30"))
+    );
+    assert_eq!(
+        next("2026-12-01 10:01:29"),
+        Some(utc("2026-12-01 10:01:30"))
+    );
+    assert_eq!(
+        next("2026-12-01 10:01:30"),
+        Some(utc("2026-12-01 10:03:00"))
+    );
+    assert_eq!(
+        next("2026-12-01 09:00:00"),
+        Some(utc("2026-12-01 10:01:30"))
+    );
 }
 
 #[test]
 fn seconds_field_fires_within_minute() {
     let start = utc("2026-12-01 10:00:05");
-    let expected = utc_all(&["2026-12-01 10:00:20", "2026-12-01 10:00:40", "2026-12-01 10:01:00"]);
+    let expected = utc_all(&[
+        "2026-12-01 10:00:20",
+        "2026-12-01 10:00:40",
+        "2026-12-01 10:01:00",
+    ]);
     assert_eq!(firings("*/20 * * * * *", UTC, start, 3), expected);
 }
 
 #[test]
 fn fractional_start_fires_on_whole_seconds() {
     let start = utc("2026-12-01 10:00:05") + chrono::TimeDelta::milliseconds(300);
-    assert_eq!(firings("* * * * * *", UTC, start, 1), utc_all(&["2026-12-01 10:00:06"]));
+    assert_eq!(
+        firings("* * * * * *", UTC, start, 1),
+        utc_all(&["2026-12-01 10:00:06"])
+    );
 }
 
 #[test]
-fn fixed_time_fires_once_on_new_york_spring_forward() {
+fn fixed_time_new_york_spring_forward() {
     // 2026-03-08: 02:00 EST jumps to 03:00 EDT, so 02:30 doesn't exist and
     // runs at 03:00 EDT.
-    let times = firings("30 2 * * *", New_York, local(New_York, "2026-03-07 00:00:00"), 3);
+    let times = firings(
+        "30 2 * * *",
+        New_York,
+        local(New_York, "2026-03-07 00:00:00"),
+        3,
+    );
     let expected = vec![
         local(New_York, "2026-03-07 02:30:00"),
         local(New_York, "2026-03-08 03:00:00"),
@@ -215,41 +256,67 @@ fn fixed_time_fires_once_on_new_york_spring_forward() {
 }
 
 #[test]
-fn fixed_time_fires_once_on_new_york_fall_back() {
+fn fixed_time_new_york_fall_back() {
     // 2026-11-01: 02:00 EDT falls back to 01:00 EST, so 01:30 happens twice
     // and runs at the first, 05:30 UTC. 02:30 happens once.
     let start = local(New_York, "2026-10-31 00:00:00");
     let repeated = firings("30 1 * * *", New_York, start, 3);
     assert_eq!(
         repeated,
-        utc_all(&["2026-10-31 05:30:00", "2026-11-01 05:30:00", "2026-11-02 06:30:00"])
+        utc_all(&[
+            "2026-10-31 05:30:00",
+            "2026-11-01 05:30:00",
+            "2026-11-02 06:30:00"
+        ])
     );
     let single = firings("30 2 * * *", New_York, start, 3);
     assert_eq!(
         single,
-        utc_all(&["2026-10-31 06:30:00", "2026-11-01 07:30:00", "2026-11-02 07:30:00"])
+        utc_all(&[
+            "2026-10-31 06:30:00",
+            "2026-11-01 07:30:00",
+            "2026-11-02 07:30:00"
+        ])
     );
 }
 
 #[test]
 fn fixed_time_fires_once_on_berlin_changes() {
     // 2026-03-29: 02:00 CET jumps to 03:00 CEST (01:00 UTC).
-    let spring = firings("30 2 * * *", Berlin, local(Berlin, "2026-03-28 00:00:00"), 3);
+    let spring = firings(
+        "30 2 * * *",
+        Berlin,
+        local(Berlin, "2026-03-28 00:00:00"),
+        3,
+    );
     assert_eq!(
         spring,
-        utc_all(&["2026-03-28 01:30:00", "2026-03-29 01:00:00", "2026-03-30 00:30:00"])
+        utc_all(&[
+            "2026-03-28 01:30:00",
+            "2026-03-29 01:00:00",
+            "2026-03-30 00:30:00"
+        ])
     );
     // 2026-10-25: 03:00 CEST falls back to 02:00 CET, so 02:30 happens at
     // 00:30 and 01:30 UTC and runs at the first.
-    let fall = firings("30 2 * * *", Berlin, local(Berlin, "2026-10-24 00:00:00"), 3);
+    let fall = firings(
+        "30 2 * * *",
+        Berlin,
+        local(Berlin, "2026-10-24 00:00:00"),
+        3,
+    );
     assert_eq!(
         fall,
-        utc_all(&["2026-10-24 00:30:00", "2026-10-25 00:30:00", "2026-10-26 01:30:00"])
+        utc_all(&[
+            "2026-10-24 00:30:00",
+            "2026-10-25 00:30:00",
+            "2026-10-26 01:30:00"
+        ])
     );
 }
 
 #[test]
-fn fixed_time_started_in_second_pass_waits_a_day() {
+fn fixed_time_armed_in_second_pass() {
     // The first 01:30 of New York's fall-back night has passed at 01:10 EST.
     let after = utc("2026-11-01 06:10:00");
     assert_eq!(
@@ -268,7 +335,12 @@ fn assert_every_minute_follows_real_time(tz: Tz, day: &str) {
 
     assert_eq!(times.len(), 36 * 60, "{tz} {day}");
     for pair in times.windows(2) {
-        assert_eq!(pair[1] - pair[0], chrono::TimeDelta::minutes(1), "{tz} {day} at {}", pair[0]);
+        assert_eq!(
+            pair[1] - pair[0],
+            chrono::TimeDelta::minutes(1),
+            "{tz} {day} at {}",
+            pair[0]
+        );
     }
 }
 
@@ -285,13 +357,17 @@ fn every_minute_follows_real_time_in_berlin() {
 }
 
 #[test]
-fn hourly_task_runs_in_both_passes_of_fall_back() {
+fn hourly_task_fall_back() {
     let start = utc("2026-11-01 04:30:00");
     let times = firings("0 * * * *", New_York, start, 3);
     // 01:00 EDT, 01:00 EST, 02:00 EST.
     assert_eq!(
         times,
-        utc_all(&["2026-11-01 05:00:00", "2026-11-01 06:00:00", "2026-11-01 07:00:00"])
+        utc_all(&[
+            "2026-11-01 05:00:00",
+            "2026-11-01 06:00:00",
+            "2026-11-01 07:00:00"
+        ])
     );
 }
 
@@ -302,6 +378,10 @@ fn quarter_hour_task_skips_spring_forward_gap() {
     // 01:45 EST, then 03:00 and 03:15 EDT: 15 real minutes apart.
     assert_eq!(
         times,
-        utc_all(&["2026-03-08 06:45:00", "2026-03-08 07:00:00", "2026-03-08 07:15:00"])
+        utc_all(&[
+            "2026-03-08 06:45:00",
+            "2026-03-08 07:00:00",
+            "2026-03-08 07:15:00"
+        ])
     );
 }

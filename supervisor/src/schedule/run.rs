@@ -50,7 +50,7 @@ impl Run {
     }
 }
 
-/// How a run ended.
+/// The way a run ended.
 enum Ending {
     /// The leader exited without being stopped.
     Exited(ExitStatus),
@@ -91,7 +91,11 @@ impl Ending {
 
 /// Starts run `number` of the task; `ended` receives the number once the
 /// run is over and its statistics are recorded.
-pub(crate) fn start(context: Arc<TaskContext>, number: u64, ended: mpsc::UnboundedSender<u64>) -> Run {
+pub(crate) fn start(
+    context: Arc<TaskContext>,
+    number: u64,
+    ended: mpsc::UnboundedSender<u64>,
+) -> Run {
     let (stop, stop_requests) = watch::channel(None);
     tokio::spawn(async move {
         execute(&context, number, stop_requests).await;
@@ -100,7 +104,11 @@ pub(crate) fn start(context: Arc<TaskContext>, number: u64, ended: mpsc::Unbound
     Run { stop }
 }
 
-async fn execute(context: &TaskContext, number: u64, stop_requests: watch::Receiver<Option<Instant>>) {
+async fn execute(
+    context: &TaskContext,
+    number: u64,
+    stop_requests: watch::Receiver<Option<Instant>>,
+) {
     let name = &*context.name;
     let instance_id = format!("{name}-run-{number}");
     let started_at = context.clock.now();
@@ -128,13 +136,29 @@ async fn execute(context: &TaskContext, number: u64, stop_requests: watch::Recei
     let tail = Arc::new(Tail::default());
     let (ending, heartbeat_failed) = match spawn(&context.reaper, spec) {
         Ok(child) => {
-            tracing::info!(process = name, instance_id = &*instance_id, pid = child.pid.as_raw(),
-                "scheduled run started");
+            tracing::info!(
+                process = name,
+                instance_id = &*instance_id,
+                pid = child.pid.as_raw(),
+                "scheduled run started"
+            );
             let source = Source::new(Arc::clone(&context.name), instance_id.as_str());
             let output = &context.output;
             let relays = [
-                relay(output, source.clone(), Stream::Stdout, child.stdout, Arc::clone(&tail)),
-                relay(output, source, Stream::Stderr, child.stderr, Arc::clone(&tail)),
+                relay(
+                    output,
+                    source.clone(),
+                    Stream::Stdout,
+                    child.stdout,
+                    Arc::clone(&tail),
+                ),
+                relay(
+                    output,
+                    source,
+                    Stream::Stderr,
+                    child.stderr,
+                    Arc::clone(&tail),
+                ),
             ];
             let mut watch = Supervision {
                 context,
@@ -160,11 +184,19 @@ async fn execute(context: &TaskContext, number: u64, stop_requests: watch::Recei
             (Ending::NotStarted(reason), false)
         }
     };
-    finish(context, &instance_id, started, &ending, heartbeat_failed, &tail, &send);
+    finish(
+        context,
+        &instance_id,
+        started,
+        &ending,
+        heartbeat_failed,
+        &tail,
+        &send,
+    );
 }
 
-/// The environment of a run: the task's `env`, then the variables that
-/// identify the run, which win over anything the config sets.
+/// Builds the environment of a run: the task's `env`, then the variables
+/// that identify the run, which win over anything the config sets.
 fn run_env(context: &TaskContext, instance_id: &str, start_time: i64) -> Vec<(String, String)> {
     let mut env = context.process.env.clone();
     let expression = context
@@ -173,7 +205,10 @@ fn run_env(context: &TaskContext, instance_id: &str, start_time: i64) -> Vec<(St
         .as_ref()
         .map(|task| task.expression.clone())
         .unwrap_or_default();
-    env.push(("PHPEEK_PM_PROCESS_NAME".to_owned(), context.name.to_string()));
+    env.push((
+        "PHPEEK_PM_PROCESS_NAME".to_owned(),
+        context.name.to_string(),
+    ));
     env.push(("PHPEEK_PM_INSTANCE_ID".to_owned(), instance_id.to_owned()));
     env.push(("PHPEEK_PM_SCHEDULED".to_owned(), "true".to_owned()));
     env.push(("PHPEEK_PM_SCHEDULE".to_owned(), expression));
@@ -207,10 +242,20 @@ fn finish(
 
     let process = &*context.name;
     let duration_ms = u64::try_from(duration.as_millis()).unwrap_or(u64::MAX);
-    let timeout = context.process.schedule.as_ref().and_then(|task| task.timeout);
+    let timeout = context
+        .process
+        .schedule
+        .as_ref()
+        .and_then(|task| task.timeout);
     let reason = ending.reason(timeout);
     if success {
-        tracing::info!(process, instance_id, exit_code, duration_ms, "scheduled run finished");
+        tracing::info!(
+            process,
+            instance_id,
+            exit_code,
+            duration_ms,
+            "scheduled run finished"
+        );
     } else {
         tracing::warn!(process, instance_id, exit_code, duration_ms, reason = %reason,
             "scheduled run failed");
@@ -241,7 +286,7 @@ struct Supervision<'a, F: Fn(Event)> {
     stop_requests: watch::Receiver<Option<Instant>>,
 }
 
-/// Why a run is being stopped, and when SIGKILL is due.
+/// The stop in progress: its cause and when SIGKILL is due.
 struct Stopping {
     kill_at: Instant,
     killed: bool,
@@ -253,7 +298,9 @@ impl<F: Fn(Event)> Supervision<'_, F> {
     /// reported it as failed.
     async fn wait(&mut self, mut exit: oneshot::Receiver<ExitStatus>) -> (Ending, bool) {
         let task = self.context.process.schedule.as_ref();
-        let timeout_at = task.and_then(|task| task.timeout).map(|limit| self.started + limit);
+        let timeout_at = task
+            .and_then(|task| task.timeout)
+            .map(|limit| self.started + limit);
         let heartbeat_timeout = task
             .and_then(|task| task.heartbeat.as_ref())
             .and_then(|heartbeat| heartbeat.timeout);
@@ -266,7 +313,10 @@ impl<F: Fn(Event)> Supervision<'_, F> {
         }
 
         let status = loop {
-            let kill_at = stopping.as_ref().filter(|stop| !stop.killed).map(|stop| stop.kill_at);
+            let kill_at = stopping
+                .as_ref()
+                .filter(|stop| !stop.killed)
+                .map(|stop| stop.kill_at);
             tokio::select! {
                 status = &mut exit => break status.ok(),
                 () = sleep_until(timeout_at.unwrap_or_else(Instant::now)),
@@ -318,8 +368,12 @@ impl<F: Fn(Event)> Supervision<'_, F> {
 
     fn begin_stop(&self, kill_at: Instant, timed_out: bool) -> Stopping {
         let signal = self.context.process.shutdown.signal;
-        tracing::debug!(process = &*self.context.name, pid = self.pid.as_raw(),
-            signal = signal.as_str(), "sending stop signal to scheduled run");
+        tracing::debug!(
+            process = &*self.context.name,
+            pid = self.pid.as_raw(),
+            signal = signal.as_str(),
+            "sending stop signal to scheduled run"
+        );
         signal_group(self.pid, signal);
         let latest = Instant::now() + self.context.process.shutdown.timeout;
         Stopping {
@@ -330,8 +384,11 @@ impl<F: Fn(Event)> Supervision<'_, F> {
     }
 
     fn kill(&self) {
-        tracing::warn!(process = &*self.context.name, pid = self.pid.as_raw(),
-            "stop timeout passed; sending SIGKILL to the scheduled run's group");
+        tracing::warn!(
+            process = &*self.context.name,
+            pid = self.pid.as_raw(),
+            "stop timeout passed; sending SIGKILL to the scheduled run's group"
+        );
         signal_group(self.pid, Signal::SIGKILL);
     }
 
@@ -346,8 +403,11 @@ impl<F: Fn(Event)> Supervision<'_, F> {
             self.kill();
         }
         if !wait_group_empty(self.pid, &mut reaped, Instant::now() + KILL_WAIT).await {
-            tracing::error!(process = &*self.context.name, pgid = self.pid.as_raw(),
-                "process group still not empty after SIGKILL; giving up on it");
+            tracing::error!(
+                process = &*self.context.name,
+                pgid = self.pid.as_raw(),
+                "process group still not empty after SIGKILL; giving up on it"
+            );
         }
     }
 }

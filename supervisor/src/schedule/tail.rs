@@ -77,8 +77,11 @@ pub(crate) fn relay(
         .ok()
         .and_then(|(read, write)| Some((read, pipe::Sender::from_owned_fd(write).ok()?)));
     let Some((relay_read, writer)) = relay_pipe else {
-        tracing::warn!(process = &*source.process, instance_id = &*source.instance_id,
-            "could not relay run output; failure pings carry no output");
+        tracing::warn!(
+            process = &*source.process,
+            instance_id = &*source.instance_id,
+            "could not relay run output; failure pings carry no output"
+        );
         return output.capture(source, stream, pipe);
     };
     output.capture(source, stream, relay_read);

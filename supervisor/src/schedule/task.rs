@@ -22,7 +22,7 @@ use crate::process::status::{describe, wait_for};
 use crate::process::{Control, Handle, Phase, Report, Shared, Status};
 use crate::reaper::Reaper;
 
-/// What every scheduled task shares.
+/// The parts every scheduled task shares.
 pub(crate) struct Scheduler {
     stats: ScheduleStats,
     pinger: Option<Pinger>,
@@ -51,7 +51,7 @@ impl Scheduler {
     }
 }
 
-/// What one task's runs need.
+/// The settings and handles that one task's runs use.
 pub(crate) struct TaskContext {
     /// Process name.
     pub(crate) name: Arc<str>,
@@ -61,7 +61,7 @@ pub(crate) struct TaskContext {
     pub(crate) reaper: Reaper,
     /// Receives the runs' output.
     pub(crate) output: OutputHandle,
-    /// Where run statistics go.
+    /// The statistics that runs update.
     pub(crate) stats: ScheduleStats,
     /// Sends heartbeat pings, when any task has a heartbeat.
     pub(crate) pinger: Option<Pinger>,
@@ -71,7 +71,10 @@ pub(crate) struct TaskContext {
 
 impl TaskContext {
     /// Starts the ping sequence of one run, when the task has a heartbeat.
-    pub(crate) fn heartbeat_sender(&self, instance_id: &str) -> Option<mpsc::UnboundedSender<Event>> {
+    pub(crate) fn heartbeat_sender(
+        &self,
+        instance_id: &str,
+    ) -> Option<mpsc::UnboundedSender<Event>> {
         let heartbeat = self.process.schedule.as_ref()?.heartbeat.as_ref()?;
         self.pinger
             .as_ref()?
@@ -149,10 +152,13 @@ impl Task {
             return;
         };
         if !self.stopping {
-            self.fire_until_stopped(&settings, &mut control, &mut ended).await;
+            self.fire_until_stopped(&settings, &mut control, &mut ended)
+                .await;
         }
         self.set_phase(Phase::Stopped);
-        self.context.stats.update(&self.context.name, |stats| stats.next_run = None);
+        self.context
+            .stats
+            .update(&self.context.name, |stats| stats.next_run = None);
         tracing::info!(process = &*self.context.name, "scheduled task stopped");
         if let Some(done) = self.stop_done.take() {
             let _ = done.send(());
@@ -209,8 +215,13 @@ impl Task {
                 stats.skips += 1;
                 skips = stats.skips;
             });
-            tracing::warn!(process = name, running, max_concurrent = settings.max_concurrent,
-                skips, "scheduled run skipped because earlier runs are still going");
+            tracing::warn!(
+                process = name,
+                running,
+                max_concurrent = settings.max_concurrent,
+                skips,
+                "scheduled run skipped because earlier runs are still going"
+            );
             return;
         }
         self.runs_started += 1;
@@ -226,8 +237,11 @@ impl Task {
                 deadline
             }
             Some(Control::Signal(signal)) => {
-                tracing::debug!(process = &*self.context.name, signal = signal.as_str(),
-                    "not forwarding signal to scheduled runs");
+                tracing::debug!(
+                    process = &*self.context.name,
+                    signal = signal.as_str(),
+                    "not forwarding signal to scheduled runs"
+                );
                 return;
             }
             // The supervisor is gone; stop within the task's own timeout.
