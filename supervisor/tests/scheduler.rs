@@ -360,7 +360,10 @@ processes:
         pm.transcript()
     );
     assert!(signalled.elapsed() < Duration::from_secs(5));
-    assert_eq!(pm.stdout.count(|record| record["msg"] == "got-term"), 1);
+    let got_term = pm
+        .stdout
+        .wait_for_record(Duration::from_secs(2), |record| record["msg"] == "got-term");
+    assert!(got_term.is_some(), "{}", pm.transcript());
 
     let records = pm.stdout.records();
     let shutdown_at = records
@@ -372,12 +375,15 @@ processes:
         .filter(|record| record["msg"] == "scheduled run started")
         .count();
     assert_eq!(late_starts, 0, "{}", pm.transcript());
-    let stubborn_end = records
-        .iter()
-        .find(|record| record["msg"] == "scheduled run failed" && record["process"] == "stubborn");
+    // The reader thread may still be behind the exit, so wait for the line.
+    let stubborn_end = pm.stdout.wait_for_record(Duration::from_secs(2), |record| {
+        record["msg"] == "scheduled run failed" && record["process"] == "stubborn"
+    });
     assert_eq!(
         stubborn_end.map(|record| record["exit_code"].clone()),
-        Some(Value::from(137))
+        Some(Value::from(137)),
+        "{}",
+        pm.transcript()
     );
 }
 
@@ -407,6 +413,107 @@ processes:
     assert!(
         (500..1600).contains(&gap),
         "runs 1 and 2 are {gap} ms apart"
+    );
+    pm.signal(libc::SIGTERM);
+    assert_eq!(pm.wait(LONG), Some(0), "{}", pm.transcript());
+}
+
+#[test]
+fn heartbeat_timeout_fails_without_stopping_run() {
+    let dir = Dir::new();
+    let server = PingServer::start(true);
+    let config = format!(
+        r#"
+processes:
+  job:
+    command: ["sh", "-c", "echo working; sleep 2; echo done"]
+    schedule: "@every 1s"
+    heartbeat:
+      url: "{}"
+      timeout: 1
+"#,
+        server.url("/hc/slow")
+    );
+    let mut pm = Pm::start(&dir, &config);
+
+    let finished = pm
+        .stdout
+        .wait_for_record(LONG, |record| {
+            record["msg"] == "scheduled run finished" && record["instance_id"] == "job-run-1"
+        })
+        .unwrap_or_else(|| panic!("{}", pm.transcript()));
+    assert_eq!(finished["exit_code"], 0);
+    pm.signal(libc::SIGTERM);
+    assert_eq!(pm.wait(LONG), Some(0), "{}", pm.transcript());
+
+    let pings = server.pings();
+    assert!(pings.len() >= 2, "{pings:?}");
+    assert_eq!(pings[0].path, "/hc/slow/start", "{pings:?}");
+    assert_eq!(pings[1].method, "POST", "{pings:?}");
+    assert_eq!(pings[1].path, "/hc/slow/fail", "{pings:?}");
+    assert!(
+        pings[1].body.contains("heartbeat timeout of 1s"),
+        "{pings:?}"
+    );
+    assert!(pings[1].body.contains("working"), "{pings:?}");
+    let success = pings.iter().filter(|ping| ping.path == "/hc/slow").count();
+    assert_eq!(success, 0, "{pings:?}");
+}
+
+#[test]
+fn first_run_waits_for_dependencies() {
+    let dir = Dir::new();
+    let mut pm = Pm::start(
+        &dir,
+        r#"
+processes:
+  migrate:
+    type: oneshot
+    command: ["sh", "-c", "sleep 1.5; echo migrated"]
+  job:
+    command: ["true"]
+    schedule: "@every 1s"
+    depends_on: [migrate]
+"#,
+    );
+
+    let first = run_started(&pm, "job-run-1").unwrap_or_else(|| panic!("{}", pm.transcript()));
+    let migrated = pm
+        .stdout
+        .records()
+        .into_iter()
+        .find(|record| record["msg"] == "migrated")
+        .unwrap_or_else(|| panic!("{}", pm.transcript()));
+    assert!(
+        time_ms(&first) >= time_ms(&migrated) + 900,
+        "{}",
+        pm.transcript()
+    );
+    pm.signal(libc::SIGTERM);
+    assert_eq!(pm.wait(LONG), Some(0), "{}", pm.transcript());
+}
+
+#[test]
+fn missing_program_counts_as_failed_run() {
+    let dir = Dir::new();
+    let mut pm = Pm::start(
+        &dir,
+        r#"
+processes:
+  job:
+    command: ["/nonexistent/phpeek-test-program"]
+    schedule: "@every 1s"
+"#,
+    );
+
+    let failed = pm
+        .wait_event("scheduled run failed", Some("job"), LONG)
+        .unwrap_or_else(|| panic!("{}", pm.transcript()));
+    assert_eq!(failed["exit_code"], 127);
+    assert_eq!(
+        pm.stdout
+            .count(|record| record["msg"] == "could not start scheduled run"),
+        1
     );
     pm.signal(libc::SIGTERM);
     assert_eq!(pm.wait(LONG), Some(0), "{}", pm.transcript());
