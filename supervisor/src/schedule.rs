@@ -28,6 +28,7 @@ mod heartbeat;
 mod next;
 mod run;
 mod stats;
+mod supervise;
 mod tail;
 mod task;
 

@@ -1,38 +1,30 @@
 //! One run of a scheduled task, from spawn to its recorded outcome.
 //!
 //! A run ends when its leader exits, as reported by the reaper. What it
-//! left in its process group keeps running: Laravel's `runInBackground()`
-//! tasks, for example, outlive `schedule:run` on purpose. A run that is
-//! stopped (by `schedule_timeout` or shutdown) is different: its whole
-//! group gets the stop signal, then SIGKILL after `shutdown.timeout`, and
-//! the run ends once the group is empty.
+//! left in its process group keeps running, because some tasks outlive the
+//! run on purpose: Laravel's `runInBackground()` starts the command with
+//! `&` (`Illuminate\Console\Scheduling\CommandBuilder`) and lets it report
+//! back later through `schedule:finish`. A run that is stopped (by
+//! `schedule_timeout` or shutdown) is different: its whole group gets the
+//! stop signal, then SIGKILL after `shutdown.timeout`, and the run ends
+//! once the group is empty.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use nix::sys::signal::Signal;
-use nix::unistd::Pid;
-use tokio::sync::{mpsc, oneshot, watch};
-use tokio::time::{sleep_until, Instant};
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
 
 use super::heartbeat::{failure_body, Event};
+use super::supervise::{Ending, Supervision};
 use super::tail::{relay, Tail};
 use super::task::TaskContext;
 use crate::exec::error_chain;
-use crate::group::{signal_group, wait_group_empty};
 use crate::output::{Source, Stream};
-use crate::reaper::ExitStatus;
 use crate::spawn::{spawn, ChildSpec};
 
 /// Wait after the leader exits for the last output to reach the tail.
 const TAIL_WAIT: Duration = Duration::from_millis(200);
-
-/// Wait after SIGKILL for a group to empty before giving up on it.
-const KILL_WAIT: Duration = Duration::from_secs(5);
-
-/// Exit code recorded when the program could not be executed, as a shell
-/// reports a command that was not found.
-const NOT_STARTED_CODE: i32 = 127;
 
 /// The task's handle on one run.
 pub(crate) struct Run {
@@ -47,45 +39,6 @@ impl Run {
         self.stop.send_modify(|current| {
             *current = Some(current.map_or(kill_at, |current| current.min(kill_at)));
         });
-    }
-}
-
-/// The way a run ended.
-enum Ending {
-    /// The leader exited without being stopped.
-    Exited(ExitStatus),
-    /// It ran over `schedule_timeout` and was stopped.
-    TimedOut(ExitStatus),
-    /// Shutdown stopped it.
-    Stopped(ExitStatus),
-    /// The program could not be started; the reason.
-    NotStarted(String),
-}
-
-impl Ending {
-    fn exit_code(&self) -> i32 {
-        match self {
-            Ending::Exited(status) | Ending::TimedOut(status) | Ending::Stopped(status) => {
-                status.code()
-            }
-            Ending::NotStarted(_) => NOT_STARTED_CODE,
-        }
-    }
-
-    fn success(&self) -> bool {
-        matches!(self, Ending::Exited(status) if status.success())
-    }
-
-    fn reason(&self, timeout: Option<Duration>) -> String {
-        match self {
-            Ending::Exited(status) => format!("exited with {status}"),
-            Ending::TimedOut(status) => format!(
-                "timed out after {}s and was stopped ({status})",
-                timeout.unwrap_or_default().as_secs_f64()
-            ),
-            Ending::Stopped(status) => format!("stopped by shutdown ({status})"),
-            Ending::NotStarted(reason) => format!("could not start: {reason}"),
-        }
     }
 }
 
@@ -160,15 +113,9 @@ async fn execute(
                     Arc::clone(&tail),
                 ),
             ];
-            let mut watch = Supervision {
-                context,
-                pid: child.pid,
-                started,
-                tail: &tail,
-                send: &send,
-                stop_requests,
-            };
-            let result = watch.wait(child.exit).await;
+            let supervision =
+                Supervision::new(context, child.pid, started, &tail, &send, stop_requests);
+            let result = supervision.wait(child.exit).await;
             let _ = tokio::time::timeout(TAIL_WAIT, async {
                 for relay in relays {
                     let _ = relay.await;
@@ -272,142 +219,5 @@ fn finish(
         let exit_code = (!matches!(ending, Ending::NotStarted(_))).then_some(exit_code);
         let body = failure_body(&reason, &tail.text());
         send(Event::Failure { exit_code, body });
-    }
-}
-
-/// Waits for one run's leader, stopping the group when asked or when
-/// `schedule_timeout` passes, and sends the heartbeat-timeout failure.
-struct Supervision<'a, F: Fn(Event)> {
-    context: &'a TaskContext,
-    pid: Pid,
-    started: Instant,
-    tail: &'a Tail,
-    send: &'a F,
-    stop_requests: watch::Receiver<Option<Instant>>,
-}
-
-/// The stop in progress: its cause and when SIGKILL is due.
-struct Stopping {
-    kill_at: Instant,
-    killed: bool,
-    timed_out: bool,
-}
-
-impl<F: Fn(Event)> Supervision<'_, F> {
-    /// Returns how the run ended and whether the heartbeat timeout already
-    /// reported it as failed.
-    async fn wait(&mut self, mut exit: oneshot::Receiver<ExitStatus>) -> (Ending, bool) {
-        let task = self.context.process.schedule.as_ref();
-        let timeout_at = task
-            .and_then(|task| task.timeout)
-            .map(|limit| self.started + limit);
-        let heartbeat_timeout = task
-            .and_then(|task| task.heartbeat.as_ref())
-            .and_then(|heartbeat| heartbeat.timeout);
-        let heartbeat_at = heartbeat_timeout.map(|limit| self.started + limit);
-        let mut heartbeat_failed = false;
-        let mut stopping: Option<Stopping> = None;
-        let requested = *self.stop_requests.borrow_and_update();
-        if let Some(kill_at) = requested {
-            stopping = Some(self.begin_stop(kill_at, false));
-        }
-
-        let status = loop {
-            let kill_at = stopping
-                .as_ref()
-                .filter(|stop| !stop.killed)
-                .map(|stop| stop.kill_at);
-            tokio::select! {
-                status = &mut exit => break status.ok(),
-                () = sleep_until(timeout_at.unwrap_or_else(Instant::now)),
-                    if timeout_at.is_some() && stopping.is_none() => {
-                    tracing::warn!(process = &*self.context.name, pid = self.pid.as_raw(),
-                        "scheduled run timed out; stopping it");
-                    let kill_at = Instant::now() + self.context.process.shutdown.timeout;
-                    stopping = Some(self.begin_stop(kill_at, true));
-                }
-                () = sleep_until(heartbeat_at.unwrap_or_else(Instant::now)),
-                    if heartbeat_at.is_some() && !heartbeat_failed => {
-                    heartbeat_failed = true;
-                    let seconds = heartbeat_timeout.unwrap_or_default().as_secs_f64();
-                    let reason = format!("still running after the heartbeat timeout of {seconds}s");
-                    let body = failure_body(&reason, &self.tail.text());
-                    (self.send)(Event::Failure { exit_code: None, body });
-                }
-                Ok(()) = self.stop_requests.changed() => {
-                    let requested = *self.stop_requests.borrow_and_update();
-                    if let Some(kill_at) = requested {
-                        match &mut stopping {
-                            Some(stop) => stop.kill_at = stop.kill_at.min(kill_at),
-                            None => stopping = Some(self.begin_stop(kill_at, false)),
-                        }
-                    }
-                }
-                () = sleep_until(kill_at.unwrap_or_else(Instant::now)), if kill_at.is_some() => {
-                    self.kill();
-                    if let Some(stop) = &mut stopping {
-                        stop.killed = true;
-                    }
-                }
-            }
-        };
-        // The reaper never drops a registered sender, so a missing status
-        // can't happen; record it as killed if it ever does.
-        let status = status.unwrap_or(ExitStatus::Signaled(Signal::SIGKILL));
-        let Some(stop) = stopping else {
-            return (Ending::Exited(status), heartbeat_failed);
-        };
-        self.drain_group(&stop).await;
-        let ending = if stop.timed_out {
-            Ending::TimedOut(status)
-        } else {
-            Ending::Stopped(status)
-        };
-        (ending, heartbeat_failed)
-    }
-
-    fn begin_stop(&self, kill_at: Instant, timed_out: bool) -> Stopping {
-        let signal = self.context.process.shutdown.signal;
-        tracing::debug!(
-            process = &*self.context.name,
-            pid = self.pid.as_raw(),
-            signal = signal.as_str(),
-            "sending stop signal to scheduled run"
-        );
-        signal_group(self.pid, signal);
-        let latest = Instant::now() + self.context.process.shutdown.timeout;
-        Stopping {
-            kill_at: kill_at.min(latest),
-            killed: false,
-            timed_out,
-        }
-    }
-
-    fn kill(&self) {
-        tracing::warn!(
-            process = &*self.context.name,
-            pid = self.pid.as_raw(),
-            "stop timeout passed; sending SIGKILL to the scheduled run's group"
-        );
-        signal_group(self.pid, Signal::SIGKILL);
-    }
-
-    /// Waits until nothing is left in a stopped run's group, sending
-    /// SIGKILL at the kill time if needed.
-    async fn drain_group(&self, stop: &Stopping) {
-        let mut reaped = self.context.reaper.subscribe();
-        if !stop.killed {
-            if wait_group_empty(self.pid, &mut reaped, stop.kill_at).await {
-                return;
-            }
-            self.kill();
-        }
-        if !wait_group_empty(self.pid, &mut reaped, Instant::now() + KILL_WAIT).await {
-            tracing::error!(
-                process = &*self.context.name,
-                pgid = self.pid.as_raw(),
-                "process group still not empty after SIGKILL; giving up on it"
-            );
-        }
     }
 }
