@@ -31,6 +31,7 @@ mod node;
 mod overlay;
 mod process;
 mod report;
+mod schedule;
 mod substitute;
 #[cfg(test)]
 mod testing;
@@ -381,7 +382,6 @@ processes:
             "processes.php-fpm.shutdown.kill_signal",
             "processes.php-fpm.shutdown.graceful",
             "processes.php-fpm.logging",
-            "processes.scheduler.schedule",
         ]
         .into_iter()
         .collect();

@@ -15,6 +15,9 @@
 //!   dependencies, spawns each instance in a new session (so its pid is its
 //!   process group id), restarts with exponential backoff, and stops the
 //!   whole group: stop signal, timeout, then SIGKILL.
+//! - A process with a `schedule` is a scheduled task instead: [`schedule`]
+//!   starts one run at each firing, skips firings while earlier runs are
+//!   still going, and can report runs to a heartbeat monitor.
 //! - [`output`] turns every line a child writes into one JSON or text record
 //!   on stdout, written by a single writer so records never interleave.
 
@@ -27,6 +30,7 @@ pub mod output;
 mod process;
 mod reaper;
 mod restart;
+pub mod schedule;
 mod signals;
 mod spawn;
 pub mod supervisor;

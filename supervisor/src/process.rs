@@ -10,7 +10,7 @@
 mod control;
 mod handlers;
 mod instance;
-mod status;
+pub(crate) mod status;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -82,6 +82,22 @@ pub(crate) enum Control {
         /// Receives the outcome once the stops have been requested.
         reply: oneshot::Sender<Result<(), ControlError>>,
     },
+    /// Start a run of a scheduled task now, outside its schedule.
+    Trigger {
+        /// Receives the outcome.
+        reply: oneshot::Sender<Result<(), ControlError>>,
+    },
+    /// Stop starting runs of a scheduled task until it is resumed. Runs
+    /// going on are not stopped.
+    Pause {
+        /// Receives the outcome.
+        reply: oneshot::Sender<Result<(), ControlError>>,
+    },
+    /// Let a paused scheduled task fire again.
+    Resume {
+        /// Receives the outcome.
+        reply: oneshot::Sender<Result<(), ControlError>>,
+    },
     /// Change the number of instances. New instances start at once; a
     /// scale-down stops the highest-numbered instances gracefully.
     Scale {
@@ -110,6 +126,10 @@ pub enum ControlError {
     /// Oneshots run once and can't be scaled.
     #[error("a oneshot process can't be scaled")]
     OneshotScale,
+    /// Scheduled tasks run on their schedule; they are triggered, paused
+    /// and resumed instead of started, stopped or scaled.
+    #[error("a scheduled task can't be started, stopped, restarted or scaled")]
+    Scheduled,
     /// A scale-down is still stopping instances.
     #[error("a scale-down is still in progress")]
     ScaleInProgress,
@@ -119,6 +139,15 @@ pub enum ControlError {
     /// Stop was requested while nothing runs.
     #[error("the process is already stopped")]
     AlreadyStopped,
+    /// Trigger, pause or resume on a process without a schedule.
+    #[error("the process is not a scheduled task")]
+    NotScheduled,
+    /// A trigger while `schedule_max_concurrent` runs are going.
+    #[error("the scheduled task already runs its maximum number of concurrent runs")]
+    RunLimitReached,
+    /// Pause of a paused task, or resume of one that isn't paused.
+    #[error("the scheduled task is already {0}")]
+    AlreadyInState(&'static str),
 }
 
 /// An event the supervisor must act on.
@@ -335,7 +364,7 @@ impl Task {
             // Nothing runs yet, so there is nobody to forward a signal to.
             Some(Control::Signal(_)) => false,
             Some(request) => {
-                reject_early(request);
+                reject(request, ControlError::NotStarted);
                 false
             }
             None => true,
@@ -371,6 +400,12 @@ impl Task {
             }
             Some(Control::Scale { replicas, reply }) => {
                 let _ = reply.send(self.on_scale(replicas));
+            }
+            Some(
+                request
+                @ (Control::Trigger { .. } | Control::Pause { .. } | Control::Resume { .. }),
+            ) => {
+                reject(request, ControlError::NotScheduled);
             }
             // The supervisor is gone; stop within the process's own timeout.
             None => {
@@ -460,11 +495,16 @@ impl Task {
     }
 }
 
-/// Answers an API request that arrived before the process started.
-fn reject_early(request: Control) {
-    let error = ControlError::NotStarted;
+/// Answers an API request with `error`. Stops and signals carry no reply
+/// and are left alone.
+pub(crate) fn reject(request: Control, error: ControlError) {
     match request {
-        Control::Halt { reply } | Control::Start { reply } | Control::Restart { reply } => {
+        Control::Halt { reply }
+        | Control::Start { reply }
+        | Control::Restart { reply }
+        | Control::Trigger { reply }
+        | Control::Pause { reply }
+        | Control::Resume { reply } => {
             let _ = reply.send(Err(error));
         }
         Control::Scale { reply, .. } => {

@@ -2,10 +2,12 @@
 //!
 //! Start: pre-start hooks run in order, then one task per process is started
 //! in start order; each waits for its own dependencies, so independent
-//! processes start concurrently. Post-start hooks run once every process has
-//! been spawned. Shutdown: pre-stop hooks, then the processes stop in waves,
-//! dependents first and higher priority first within a level, then post-stop
-//! hooks, then a final sweep of anything left.
+//! processes start concurrently. Scheduled tasks get a scheduler task
+//! instead, which starts runs at the scheduled times. Post-start hooks run
+//! once every process has been spawned. Shutdown: pre-stop hooks, then the
+//! scheduled tasks stop, then the other processes stop in waves, dependents
+//! first and higher priority first within a level, then post-stop hooks,
+//! then a final sweep of anything left.
 
 mod order;
 mod sweep;
@@ -26,6 +28,7 @@ pub use crate::process::{
 };
 pub use crate::reaper::ExitStatus;
 use crate::reaper::Reaper;
+use crate::schedule::{self, ScheduleStats, Scheduler};
 use crate::signals::{self, Switches};
 use crate::ExitCode;
 
@@ -42,11 +45,25 @@ const STOP_CONFIRM_GRACE: std::time::Duration = std::time::Duration::from_secs(6
 /// Fails only when signal handling cannot be installed; every later problem
 /// is logged and turned into an exit code.
 pub async fn run(config: Config, output: OutputHandle) -> std::io::Result<ExitCode> {
-    run_with_controller(config, output, |_| {}).await
+    run_with_stats(config, output, ScheduleStats::new()).await
 }
 
-/// Runs `config` like [`run`], and hands `on_start` a [`Controller`] once
-/// every process task exists, before any of them is waited for.
+/// Does what [`run`] does, and records scheduled task statistics in
+/// `stats`, which the caller can read while it runs.
+///
+/// # Errors
+///
+/// Fails only when signal handling cannot be installed.
+pub async fn run_with_stats(
+    config: Config,
+    output: OutputHandle,
+    stats: ScheduleStats,
+) -> std::io::Result<ExitCode> {
+    run_with_controller(config, output, stats, |_| {}).await
+}
+
+/// Does what [`run_with_stats`] does, and hands `on_start` a [`Controller`]
+/// once every process task exists, before any of them is waited for.
 ///
 /// # Errors
 ///
@@ -54,6 +71,7 @@ pub async fn run(config: Config, output: OutputHandle) -> std::io::Result<ExitCo
 pub async fn run_with_controller(
     config: Config,
     output: OutputHandle,
+    stats: ScheduleStats,
     on_start: impl FnOnce(Controller) + Send + 'static,
 ) -> std::io::Result<ExitCode> {
     let reaper = Reaper::start()?;
@@ -72,7 +90,14 @@ pub async fn run_with_controller(
         shutdown: shutdown_seen.clone(),
         force: force_seen,
     });
+    let heartbeats = config.processes.iter().any(|process| {
+        process
+            .schedule
+            .as_ref()
+            .is_some_and(|task| task.heartbeat.is_some())
+    });
     let supervisor = Supervisor {
+        scheduler: Scheduler::new(stats, heartbeats),
         config,
         shared,
         hooks,
@@ -85,6 +110,7 @@ pub async fn run_with_controller(
 }
 
 struct Supervisor {
+    scheduler: Scheduler,
     config: Config,
     shared: Arc<Shared>,
     hooks: HookRunner,
@@ -157,12 +183,18 @@ impl Supervisor {
                     Some((dependency.clone(), watch::Receiver::clone(status)))
                 })
                 .collect();
-            let handle = process::start(
-                Arc::clone(&self.shared),
-                process,
-                dependencies,
-                reports.clone(),
-            );
+            let shared = Arc::clone(&self.shared);
+            let handle = if process.schedule.is_some() {
+                schedule::start(
+                    shared,
+                    &self.scheduler,
+                    process,
+                    dependencies,
+                    reports.clone(),
+                )
+            } else {
+                process::start(shared, process, dependencies, reports.clone())
+            };
             statuses.insert(handle.name.clone(), handle.status.clone());
             self.handles.push(handle);
         }
@@ -176,11 +208,13 @@ impl Supervisor {
             .map(|(handle, process)| ProcessEntry {
                 name: handle.name.clone(),
                 kind: process.kind,
+                scheduled: process.schedule.is_some(),
                 status: handle.status.clone(),
                 control: handle.control.clone(),
             })
             .collect();
         Controller {
+            schedule_stats: self.scheduler.stats(),
             processes: Arc::new(entries),
         }
     }
@@ -291,7 +325,17 @@ impl Supervisor {
         {
             tracing::warn!(error = %error, "pre-stop hook failed; stopping anyway");
         }
-        for wave in order::stop_waves(&self.config.processes) {
+        // Scheduled tasks stop first: nothing depends on them, and their
+        // runs may use the services that stop later.
+        let (scheduled, services): (Vec<_>, Vec<_>) = self
+            .config
+            .processes
+            .iter()
+            .cloned()
+            .partition(|process| process.schedule.is_some());
+        let scheduled: Vec<String> = scheduled.into_iter().map(|process| process.name).collect();
+        self.stop_wave(&scheduled, deadline).await;
+        for wave in order::stop_waves(&services) {
             self.stop_wave(&wave, deadline).await;
         }
         if let Err(error) = self
@@ -340,11 +384,13 @@ impl Supervisor {
 #[derive(Clone)]
 pub struct Controller {
     processes: Arc<Vec<ProcessEntry>>,
+    schedule_stats: ScheduleStats,
 }
 
 struct ProcessEntry {
     name: String,
     kind: ProcessKind,
+    scheduled: bool,
     status: watch::Receiver<Status>,
     control: mpsc::Sender<Control>,
 }
@@ -356,6 +402,8 @@ pub struct ProcessView {
     pub name: String,
     /// Longrun or oneshot.
     pub kind: ProcessKind,
+    /// True for a scheduled task.
+    pub scheduled: bool,
     /// Latest published status.
     pub status: Status,
 }
@@ -421,6 +469,42 @@ impl Controller {
         answer.await.map_err(|_| ControlError::Gone)?
     }
 
+    /// Starts a run of the scheduled task `name` now.
+    ///
+    /// # Errors
+    ///
+    /// Fails for an unknown name, a process without a schedule, during
+    /// shutdown, or while `schedule_max_concurrent` runs are going.
+    pub async fn trigger(&self, name: &str) -> Result<(), ControlError> {
+        let entry = self.entry(name)?;
+        let (reply, answer) = oneshot::channel();
+        entry.send(Control::Trigger { reply }).await?;
+        answer.await.map_err(|_| ControlError::Gone)?
+    }
+
+    /// Pauses (`true`) or resumes (`false`) the scheduled task `name`.
+    ///
+    /// # Errors
+    ///
+    /// Fails for an unknown name, a process without a schedule, or when the
+    /// task is already in that state.
+    pub async fn set_paused(&self, name: &str, paused: bool) -> Result<(), ControlError> {
+        let entry = self.entry(name)?;
+        let (reply, answer) = oneshot::channel();
+        let request = if paused {
+            Control::Pause { reply }
+        } else {
+            Control::Resume { reply }
+        };
+        entry.send(request).await?;
+        answer.await.map_err(|_| ControlError::Gone)?
+    }
+
+    /// Returns the statistics of every scheduled task.
+    pub fn schedule_stats(&self) -> &ScheduleStats {
+        &self.schedule_stats
+    }
+
     fn entry(&self, name: &str) -> Result<&ProcessEntry, ControlError> {
         self.processes
             .iter()
@@ -434,6 +518,7 @@ impl ProcessEntry {
         ProcessView {
             name: self.name.clone(),
             kind: self.kind,
+            scheduled: self.scheduled,
             status: self.status.borrow().clone(),
         }
     }

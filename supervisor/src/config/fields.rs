@@ -142,6 +142,12 @@ impl<'e> Decoder<'e> {
         }
     }
 
+    /// Returns the value of an environment variable of phpeek-pm, from the
+    /// same environment that `${VAR}` references read.
+    pub(crate) fn env_var(&self, name: &str) -> Option<String> {
+        self.env.var(name)
+    }
+
     /// Records an error about a field.
     pub(crate) fn error(&mut self, field: &Field<'_>, message: impl Into<String>) -> &mut Problem {
         self.problems

@@ -160,6 +160,39 @@ pub struct Process {
     pub health_check: Option<HealthCheck>,
     /// How instances are stopped.
     pub shutdown: Shutdown,
+    /// When set, the process is a scheduled task: it is not started at
+    /// boot nor restarted, and each firing of the schedule starts one run.
+    pub schedule: Option<ScheduledTask>,
+}
+
+/// The scheduling settings of a scheduled task.
+#[derive(Debug, Clone)]
+pub struct ScheduledTask {
+    /// The `schedule` expression as written, passed to runs as
+    /// `PHPEEK_PM_SCHEDULE`.
+    pub expression: String,
+    /// The parsed expression.
+    pub schedule: crate::schedule::Schedule,
+    /// Zone whose wall clock the cron fields follow: `schedule_timezone`,
+    /// else the `TZ` variable of phpeek-pm, else UTC.
+    pub timezone: chrono_tz::Tz,
+    /// Maximum run time before the run is stopped like a process at
+    /// shutdown. None means no limit.
+    pub timeout: Option<Duration>,
+    /// Runs allowed at once; a firing beyond it is skipped. Default 1.
+    pub max_concurrent: u32,
+    /// The monitor that run start, success and failure are reported to.
+    pub heartbeat: Option<Heartbeat>,
+}
+
+/// A heartbeat monitor that a scheduled task pings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Heartbeat {
+    /// Base ping URL, such as `https://hc-ping.com/<uuid>`.
+    pub url: String,
+    /// Run time after which the run is reported as failed, even while it
+    /// goes on.
+    pub timeout: Option<Duration>,
 }
 
 /// Longrun processes are kept running; oneshots run once to completion.

@@ -13,21 +13,11 @@ use super::decode::{decode_hook, restart_policy};
 use super::fields::{join, Decoder, Field};
 use super::model::{DependencyCondition, Process, ProcessKind, RestartPolicy, Shutdown};
 use super::node::{Origin, Value};
+use super::schedule::{self, ScheduleKeys};
 use super::{credentials, health};
 
 /// Go `processes.<name>` keys that are accepted with a warning.
-const INERT_PROCESS_KEYS: &[&str] = &[
-    "initial_state",
-    "stdout",
-    "stderr",
-    "max_scale",
-    "logging",
-    "schedule",
-    "schedule_timezone",
-    "schedule_timeout",
-    "schedule_max_concurrent",
-    "heartbeat",
-];
+const INERT_PROCESS_KEYS: &[&str] = &["initial_state", "stdout", "stderr", "max_scale", "logging"];
 
 const PROCESS_KINDS: &[(&str, ProcessKind)] = &[
     ("longrun", ProcessKind::Longrun),
@@ -144,12 +134,14 @@ fn decode_process(
     let dependencies = fields
         .get("depends_on")
         .map(|list| decode_depends_on(decoder, &list));
-    let scale = decoder.read(&mut fields, "scale", |decoder, field| {
-        read_scale(decoder, field, kind)
-    });
-    let restart = decoder.read(&mut fields, "restart", |decoder, field| {
-        read_restart(decoder, field, kind)
-    });
+    let scale_field = fields.get("scale");
+    let scale = scale_field
+        .as_ref()
+        .and_then(|field| read_scale(decoder, field, kind));
+    let restart_field = fields.get("restart");
+    let restart = restart_field
+        .as_ref()
+        .and_then(|field| read_restart(decoder, field, kind));
     let env = fields.get("env").map(|env| decoder.env_map(&env));
     let working_dir = decoder.optional_text(fields.get("working_dir").as_ref());
     let (user, group) = (fields.get("user"), fields.get("group"));
@@ -157,15 +149,28 @@ fn decode_process(
     let user = enabled
         .then(|| credentials::resolve(decoder, user.as_ref(), group.as_ref()))
         .flatten();
-    let health_check = fields
-        .get("health_check")
-        .and_then(|check| health::decode(decoder, &check));
+    let health_field = fields.get("health_check");
+    let health_check = health_field
+        .as_ref()
+        .and_then(|check| health::decode(decoder, check));
     let shutdown = match fields.get("shutdown") {
         Some(shutdown) => decode_shutdown(decoder, &shutdown, enabled),
         None => default_shutdown(),
     };
-    warn_unimplemented_schedule(decoder, fields.get("schedule"));
+    let schedule_keys = ScheduleKeys::read(&mut fields);
+    let scheduled = schedule::decode(decoder, &schedule_keys);
     fields.finish(decoder, INERT_PROCESS_KEYS);
+    if scheduled.is_some() {
+        let task_fields = schedule::TaskFields {
+            kind: kind_field.as_ref().filter(|_| kind == ProcessKind::Oneshot),
+            scale: scale_field
+                .as_ref()
+                .filter(|_| scale.is_some_and(|n| n > 1)),
+            restart: restart_field.as_ref(),
+            health_check: health_field.as_ref(),
+        };
+        schedule::check_task_fields(decoder, &task_fields);
+    }
 
     let default_restart = match kind {
         ProcessKind::Longrun => default_restart,
@@ -184,6 +189,7 @@ fn decode_process(
         user,
         health_check,
         shutdown,
+        schedule: scheduled,
     };
     Some(ProcessDraft {
         process,
@@ -225,19 +231,6 @@ fn read_restart(
         return None;
     }
     Some(policy)
-}
-
-/// Warns that `schedule` is ignored, because such a process now runs at once
-/// instead of at the scheduled times.
-fn warn_unimplemented_schedule(decoder: &mut Decoder<'_>, field: Option<Field<'_>>) {
-    let Some(field) = field else {
-        return;
-    };
-    let message = "`schedule` is accepted for compatibility with PHPeek PM 1.x \
-                   but has no effect in this version";
-    let hint = "the process starts at once like any other; set `enabled: false` to keep it \
-                from running";
-    decoder.warning(&field, message).set_hint(hint);
 }
 
 /// Decodes `depends_on`: a list of names, or a mapping from names to a
@@ -336,7 +329,7 @@ mod tests {
     use nix::unistd::{Gid, Uid};
 
     use super::super::model::Dependency;
-    use super::super::testing::{config, errors, loaded, only_error, position};
+    use super::super::testing::{config, errors, only_error, position};
     use super::*;
 
     fn process(yaml: &str) -> Process {
@@ -577,21 +570,6 @@ mod tests {
                 report.warnings().map(|p| p.path.clone()).collect(),
             ),
         }
-    }
-
-    #[test]
-    fn schedule_is_a_warning_with_advice() {
-        let yaml = "processes:\n  cron:\n    command: [a]\n    schedule: '*/5 * * * *'\n    \
-                    heartbeat: {enabled: true}\n";
-        let warnings = loaded(yaml).warnings;
-
-        assert_eq!(warnings.len(), 2);
-        assert_eq!(warnings[0].path, "processes.cron.schedule");
-        assert!(warnings[0]
-            .hint
-            .as_deref()
-            .is_some_and(|hint| hint.contains("enabled: false")));
-        assert_eq!(warnings[1].path, "processes.cron.heartbeat");
     }
 
     #[test]

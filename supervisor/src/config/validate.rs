@@ -1,9 +1,9 @@
 //! Checks that span processes, and the start order.
 //!
-//! Each `depends_on` entry must name another enabled process, a longrun can't
-//! be awaited to complete, and the dependencies must not form a cycle. The
-//! enabled processes are then sorted so that every process comes after the
-//! processes it depends on.
+//! Each `depends_on` entry must name another enabled process that is not a
+//! scheduled task, a longrun can't be awaited to complete, and the
+//! dependencies must not form a cycle. The enabled processes are then
+//! sorted so that every process comes after the processes it depends on.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
@@ -138,6 +138,12 @@ fn check_dependency(
     if !drafts[target].enabled {
         let message = format!("process `{name}` is disabled");
         let hint = format!("enable `{name}`, or remove it from depends_on");
+        decoder.error_at(at, path, message).set_hint(hint);
+        return None;
+    }
+    if drafts[target].process.schedule.is_some() {
+        let message = format!("process `{name}` is a scheduled task, so nothing can wait for it");
+        let hint = format!("remove `{name}` from depends_on");
         decoder.error_at(at, path, message).set_hint(hint);
         return None;
     }
