@@ -54,7 +54,7 @@ pub struct Lines {
 }
 
 impl Lines {
-    fn collect(&self, stream: impl Read + Send + 'static) {
+    fn collect(&self, stream: impl Read + Send + 'static) -> std::thread::JoinHandle<()> {
         let lines = self.clone();
         std::thread::spawn(move || {
             let mut reader = BufReader::new(stream);
@@ -72,7 +72,7 @@ impl Lines {
                     }
                 }
             }
-        });
+        })
     }
 
     pub fn all(&self) -> Vec<String> {
@@ -136,6 +136,7 @@ pub struct Pm {
     pub child: Child,
     pub stdout: Lines,
     pub stderr: Lines,
+    readers: Vec<std::thread::JoinHandle<()>>,
 }
 
 impl Pm {
@@ -155,12 +156,15 @@ impl Pm {
             .expect("spawn phpeek-pm");
         let stdout = Lines::default();
         let stderr = Lines::default();
-        stdout.collect(child.stdout.take().expect("stdout"));
-        stderr.collect(child.stderr.take().expect("stderr"));
+        let readers = vec![
+            stdout.collect(child.stdout.take().expect("stdout")),
+            stderr.collect(child.stderr.take().expect("stderr")),
+        ];
         Pm {
             child,
             stdout,
             stderr,
+            readers,
         }
     }
 
@@ -179,6 +183,15 @@ impl Pm {
         let deadline = Instant::now() + timeout;
         loop {
             if let Some(status) = self.child.try_wait().expect("try_wait") {
+                // The output may still sit in the pipes; read it all before
+                // callers look at the records.
+                let drained = eventually(Duration::from_secs(10), || {
+                    self.readers.iter().all(|reader| reader.is_finished())
+                });
+                assert!(
+                    drained,
+                    "phpeek-pm exited but its output never reached end of file"
+                );
                 return Some(status.code().unwrap_or(-1));
             }
             if Instant::now() >= deadline {
@@ -263,10 +276,21 @@ pub fn eventually(timeout: Duration, condition: impl Fn() -> bool) -> bool {
     condition()
 }
 
-/// A free TCP port on 127.0.0.1.
+/// A free TCP port on 127.0.0.1, never the same twice in one test binary.
+///
+/// The kernel may hand the same ephemeral port to two tests that bind and
+/// close it one after the other, so ports already given out are skipped.
 pub fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    listener.local_addr().expect("addr").port()
+    static GIVEN: Mutex<Vec<u16>> = Mutex::new(Vec::new());
+    let mut given = GIVEN.lock().expect("lock");
+    loop {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
 }
 
 /// Parses the RFC 3339 `time` field of a record into milliseconds since the epoch.
