@@ -23,6 +23,9 @@ use crate::spawn::{spawn, ChildSpec, SpawnError};
 /// Time between SIGTERM and SIGKILL for a command that ran over its limit.
 pub(crate) const KILL_GRACE: Duration = Duration::from_secs(1);
 
+/// Maximum wait for a probe's pipes to close after it exited.
+const PROBE_TAIL_WAIT: Duration = Duration::from_millis(200);
+
 /// Longest tail of probe output kept for the failure message.
 const PROBE_OUTPUT_TAIL: usize = 512;
 
@@ -93,18 +96,27 @@ pub(crate) async fn run(
         Ok(child) => child,
         Err(error) => return Outcome::NotStarted(error),
     };
-    let tail = tokio::spawn(read_tail(child.stdout, child.stderr));
+    let mut tail = tokio::spawn(read_tail(child.stdout, child.stderr));
     let never = watch::channel(false).1;
     let outcome = supervise(&context.reaper, child.pid, child.exit, limit, never).await;
-    match outcome {
-        Outcome::Exited(status) if !status.success() => {
-            let output = tail.await.unwrap_or_default();
+    // A probe must not leave processes behind: a background child would hold
+    // the pipes open and pile up with every probe.
+    signal_group(child.pid, Signal::SIGKILL);
+    let output = match tokio::time::timeout(PROBE_TAIL_WAIT, &mut tail).await {
+        Ok(Ok(output)) => output,
+        _ => {
+            // Something outside the group still holds the pipes.
+            tail.abort();
+            String::new()
+        }
+    };
+    if let Outcome::Exited(status) = &outcome {
+        if !status.success() {
             tracing::debug!(command = label, exit_code = status.code(), output = %output,
                 "probe command failed");
-            Outcome::Exited(status)
         }
-        other => other,
     }
+    outcome
 }
 
 /// Runs a command whose output goes to the log as `source`, until it exits,

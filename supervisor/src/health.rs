@@ -53,7 +53,10 @@ async fn monitor(
     events: mpsc::Sender<HealthEvent>,
 ) {
     sleep(check.initial_delay).await;
-    let startup_deadline = Instant::now() + check.period * check.failure_threshold;
+    let startup_window = check.period.saturating_mul(check.failure_threshold);
+    let startup_deadline = Instant::now()
+        .checked_add(startup_window)
+        .unwrap_or_else(far_future);
     let mut healthy = false;
     let mut successes = 0u32;
     let mut failures = 0u32;
@@ -93,6 +96,12 @@ async fn monitor(
         };
         sleep(pause).await;
     }
+}
+
+/// Returns a time so far ahead that it never comes, for sums of durations
+/// from the config that overflow the clock.
+fn far_future() -> Instant {
+    Instant::now() + Duration::from_secs(100 * 365 * 24 * 3600)
 }
 
 /// Runs one probe, bounded by `limit`.

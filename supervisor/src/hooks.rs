@@ -129,7 +129,15 @@ impl HookRunner {
             if cancelled || attempt == attempts {
                 break;
             }
-            tokio::time::sleep(hook.retry_delay).await;
+            let mut cancel_wait = cancel.clone();
+            let cancelled_during_delay = tokio::select! {
+                () = tokio::time::sleep(hook.retry_delay) => false,
+                Ok(_) = cancel_wait.wait_for(|cancelled| *cancelled) => true,
+            };
+            if cancelled_during_delay {
+                reason = "cancelled by shutdown".to_owned();
+                break;
+            }
         }
 
         if hook.continue_on_error {

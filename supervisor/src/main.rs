@@ -19,7 +19,16 @@ const BUILT_IN_CONFIG: &str = include_str!("../../templates/phpeek-pm.default.ya
 /// Maximum wait at exit for child pipes to reach end of file.
 const CAPTURE_DRAIN_LIMIT: std::time::Duration = std::time::Duration::from_secs(2);
 
+/// Maximum wait at exit for stdout to take the last records. A reader that
+/// stopped reading must not keep phpeek-pm alive after its children.
+const OUTPUT_FLUSH_LIMIT: std::time::Duration = std::time::Duration::from_secs(3);
+
 fn main() -> ExitCode {
+    // An empty variable means "not set", as in a compose file that writes
+    // `PHPEEK_PM_CONFIG:` with no value.
+    if std::env::var_os("PHPEEK_PM_CONFIG").is_some_and(|value| value.is_empty()) {
+        std::env::remove_var("PHPEEK_PM_CONFIG");
+    }
     let cli = Cli::parse();
     let source = ConfigSource::resolve(cli.config);
     match cli.command.unwrap_or(Command::Serve) {
@@ -59,6 +68,10 @@ impl ConfigSource {
 }
 
 fn serve(source: &ConfigSource) -> ExitCode {
+    // Hold back the signals phpeek-pm handles until its handlers exist. As
+    // PID 1 the kernel drops a signal that has no handler, so a SIGTERM that
+    // arrives while the config loads would otherwise be lost.
+    phpeek::supervisor::hold_signals();
     let loaded = match source.load() {
         Ok(loaded) => loaded,
         Err(report) => {
@@ -104,7 +117,12 @@ async fn run(loaded: Loaded) -> phpeek::ExitCode {
         }
     };
     output.handle().wait_for_captures(CAPTURE_DRAIN_LIMIT).await;
-    output.shutdown().await;
+    if tokio::time::timeout(OUTPUT_FLUSH_LIMIT, output.shutdown())
+        .await
+        .is_err()
+    {
+        eprintln!("phpeek-pm: stdout is not being read; exiting without the last log records");
+    }
     code
 }
 

@@ -55,25 +55,53 @@ impl Backoff {
     /// Decides what follows an exit with `status` after `uptime` of running.
     ///
     /// An instance that stayed up for `restart_reset_after` starts over with
-    /// the initial delay and a fresh attempt count.
+    /// the initial delay and a fresh attempt count. A clean exit (code 0)
+    /// under `restart: always` restarts after the initial delay without
+    /// counting as an attempt, so a worker that exits 0 by design, like a
+    /// Laravel queue worker with `--max-jobs`, never becomes fatal.
     pub(crate) fn on_exit(
         &mut self,
         policy: RestartPolicy,
         status: ExitStatus,
         uptime: Duration,
     ) -> Decision {
-        if uptime >= self.reset_after {
-            self.attempts = 0;
-            self.next_delay = self.initial;
-        }
+        self.reset_if_stable(uptime);
+        let failed = !status.success();
         let wanted = match policy {
             RestartPolicy::Always => true,
-            RestartPolicy::OnFailure => !status.success(),
+            RestartPolicy::OnFailure => failed,
             RestartPolicy::Never => false,
         };
         if !wanted {
             return Decision::Stay;
         }
+        if !failed {
+            return Decision::Restart {
+                delay: self.initial,
+                attempt: self.attempts,
+            };
+        }
+        self.count_failure()
+    }
+
+    /// Decides what follows a failed health check after `uptime` of running.
+    /// It counts like a crash, so it gets the backoff and the attempt limit,
+    /// and `restart: never` leaves the instance running but unhealthy.
+    pub(crate) fn on_unhealthy(&mut self, policy: RestartPolicy, uptime: Duration) -> Decision {
+        self.reset_if_stable(uptime);
+        if policy == RestartPolicy::Never {
+            return Decision::Stay;
+        }
+        self.count_failure()
+    }
+
+    fn reset_if_stable(&mut self, uptime: Duration) {
+        if uptime >= self.reset_after {
+            self.reset();
+        }
+    }
+
+    fn count_failure(&mut self) -> Decision {
         if self.max_attempts > 0 && self.attempts >= self.max_attempts {
             return Decision::Fatal {
                 attempts: self.attempts,
@@ -174,6 +202,39 @@ mod tests {
         let killed = ExitStatus::Signaled(Signal::SIGKILL);
         let crashed = backoff.on_exit(RestartPolicy::OnFailure, killed, SHORT);
         assert!(matches!(crashed, Decision::Restart { .. }));
+    }
+
+    #[test]
+    fn clean_exits_never_go_fatal() {
+        let mut backoff = Backoff::new(&global(2));
+        for _ in 0..10 {
+            let decision = backoff.on_exit(RestartPolicy::Always, ExitStatus::Exited(0), SHORT);
+            assert_eq!(
+                decision,
+                Decision::Restart {
+                    delay: Duration::from_millis(100),
+                    attempt: 0
+                }
+            );
+        }
+    }
+
+    #[test]
+    fn unhealthy_counts_like_a_crash() {
+        let mut backoff = Backoff::new(&global(1));
+        let first = backoff.on_unhealthy(RestartPolicy::Always, SHORT);
+        assert!(matches!(first, Decision::Restart { attempt: 1, .. }));
+        let second = backoff.on_unhealthy(RestartPolicy::Always, SHORT);
+        assert_eq!(second, Decision::Fatal { attempts: 1 });
+    }
+
+    #[test]
+    fn unhealthy_with_never_policy_stays() {
+        let mut backoff = Backoff::new(&global(3));
+        assert_eq!(
+            backoff.on_unhealthy(RestartPolicy::Never, SHORT),
+            Decision::Stay
+        );
     }
 
     #[test]

@@ -7,9 +7,36 @@
 
 use std::io;
 
-use nix::sys::signal::Signal;
+use nix::sys::signal::{pthread_sigmask, SigSet, SigmaskHow, Signal};
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::{mpsc, watch};
+
+/// The signals phpeek-pm handles itself.
+const HANDLED: [Signal; 6] = [
+    Signal::SIGTERM,
+    Signal::SIGINT,
+    Signal::SIGQUIT,
+    Signal::SIGHUP,
+    Signal::SIGUSR1,
+    Signal::SIGUSR2,
+];
+
+fn handled_set() -> SigSet {
+    let mut set = SigSet::empty();
+    for signal in HANDLED {
+        set.add(signal);
+    }
+    set
+}
+
+/// Blocks the handled signals in the calling thread, and in every thread it
+/// starts later, so they stay pending until [`start`] installs handlers.
+/// Call it first thing in `main`, before any thread exists.
+pub(crate) fn hold() {
+    if let Err(errno) = pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&handled_set()), None) {
+        eprintln!("phpeek-pm: could not block signals during start-up: {errno}");
+    }
+}
 
 /// Switches that signals flip, observed by every task.
 pub(crate) struct Switches {
@@ -35,6 +62,11 @@ pub(crate) fn start(switches: Switches) -> io::Result<mpsc::Receiver<Signal>> {
     let mut user1 = signal(SignalKind::user_defined1())?;
     let mut user2 = signal(SignalKind::user_defined2())?;
     let (forward, forwarded) = mpsc::channel(8);
+    // Signals held back by `hold` are delivered now, to the new handlers.
+    // Children don't inherit the mask: std clears it before exec.
+    if let Err(errno) = pthread_sigmask(SigmaskHow::SIG_UNBLOCK, Some(&handled_set()), None) {
+        tracing::warn!(error = %errno, "could not unblock signals");
+    }
 
     tokio::spawn(async move {
         loop {
@@ -52,8 +84,14 @@ pub(crate) fn start(switches: Switches) -> io::Result<mpsc::Receiver<Signal>> {
                     on_stop_signal(&switches, received);
                 }
                 other => {
-                    // The receiver lives as long as the supervisor loop.
-                    let _ = forward.send(other).await;
+                    // Never wait here: a full queue must not hold up the
+                    // handling of TERM behind it.
+                    if forward.try_send(other).is_err() {
+                        tracing::warn!(
+                            signal = other.as_str(),
+                            "signal not forwarded: earlier signals are still queued"
+                        );
+                    }
                 }
             }
         }

@@ -53,6 +53,15 @@ pub(crate) enum SpawnError {
     /// The command list was empty.
     #[error("the command is empty")]
     EmptyCommand,
+    /// The working directory is missing or not a directory.
+    #[error("working directory `{}` is not usable", path.display())]
+    WorkingDir {
+        /// The configured directory.
+        path: std::path::PathBuf,
+        /// Why it can't be used.
+        #[source]
+        source: io::Error,
+    },
     /// A pipe for the child's output could not be set up.
     #[error("could not create the output pipes")]
     Pipe(#[source] nix::Error),
@@ -75,6 +84,26 @@ pub(crate) enum SpawnError {
 /// program cannot be executed.
 pub(crate) fn spawn(reaper: &Reaper, spec: ChildSpec<'_>) -> Result<Child, SpawnError> {
     let (program, args) = spec.command.split_first().ok_or(SpawnError::EmptyCommand)?;
+    if let Some(dir) = spec.working_dir {
+        // Checked here because a failed chdir in the child would be reported
+        // as a failure to run the program.
+        match std::fs::metadata(dir) {
+            Ok(metadata) if metadata.is_dir() => {}
+            Ok(_) => {
+                let source = io::Error::new(io::ErrorKind::NotADirectory, "not a directory");
+                return Err(SpawnError::WorkingDir {
+                    path: dir.to_path_buf(),
+                    source,
+                });
+            }
+            Err(source) => {
+                return Err(SpawnError::WorkingDir {
+                    path: dir.to_path_buf(),
+                    source,
+                })
+            }
+        }
+    }
     let (stdout, stdout_writer) = output_pipe(spec.user)?;
     let (stderr, stderr_writer) = output_pipe(spec.user)?;
 

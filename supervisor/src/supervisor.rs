@@ -36,6 +36,14 @@ use crate::ExitCode;
 /// their stop after the SIGKILL they sent at the deadline.
 const STOP_CONFIRM_GRACE: std::time::Duration = std::time::Duration::from_secs(6);
 
+/// Blocks the signals phpeek-pm handles until [`run`] installs handlers.
+///
+/// Call it first in `main`, before any thread exists, so a SIGTERM that
+/// arrives while the config loads is kept pending instead of dropped.
+pub fn hold_signals() {
+    signals::hold();
+}
+
 /// Runs `config` until shutdown and returns phpeek-pm's exit code.
 ///
 /// Call inside a tokio runtime. `output` receives every child's output.
@@ -262,11 +270,9 @@ impl Supervisor {
                     tracing::error!(process = %process, "shutting down because a process is fatal");
                     Some(ExitCode::Fatal)
                 }
-                FatalAction::Continue => {
-                    unfinished.remove(&process);
-                    *all_succeeded = false;
-                    self.all_done(unfinished, *all_succeeded)
-                }
+                // The process reports `Finished` once all of its instances
+                // have ended; until then its healthy instances keep running.
+                FatalAction::Continue => None,
             },
             Report::Finished { process, success } => {
                 unfinished.remove(&process);

@@ -288,12 +288,11 @@ processes:
         pm.transcript()
     );
     std::fs::remove_file(&flag).expect("remove flag");
-    let failed = pm.wait_event(
-        "health check failed; restarting the process",
-        Some("api"),
-        LONG,
-    );
+    let failed = pm.wait_event("health check failed", Some("api"), LONG);
     assert!(failed.is_some(), "{}", pm.transcript());
+    let restart = pm.wait_event("restart scheduled", Some("api"), LONG);
+    let restart = restart.unwrap_or_else(|| panic!("no restart\n{}", pm.transcript()));
+    assert_eq!(restart["reason"], "health");
     let restarted = eventually(LONG, || {
         pm.stdout
             .count(|record| record["msg"] == "process started" && record["process"] == "api")

@@ -363,7 +363,7 @@ mod tests {
         assert_eq!(position(&errors[0]), (Some(7), Some(26)));
         assert_eq!(
             errors[0].hint.as_deref(),
-            Some("use a number of at least 1")
+            Some("use a number from 1 to 4294967295")
         );
     }
 

@@ -198,8 +198,12 @@ fn decode_process(
     })
 }
 
+/// Largest `scale` accepted. Each instance is a process with two pipes, so
+/// a typo such as an extra zero fails here instead of exhausting the host.
+const MAX_SCALE: u32 = 10_000;
+
 fn read_scale(decoder: &mut Decoder<'_>, field: &Field<'_>, kind: ProcessKind) -> Option<u32> {
-    let scale = decoder.count(field, 0)?;
+    let scale = decoder.int(field, 0, i64::from(MAX_SCALE))? as u32;
     if scale == 0 {
         let hint = "to keep the process from running, set `enabled: false`";
         decoder

@@ -66,11 +66,7 @@ pub(crate) fn parse_int(text: &str, min: i64, max: i64) -> Result<i64, Invalid> 
 }
 
 fn range_hint(min: i64, max: i64) -> String {
-    if max >= i64::from(i32::MAX) {
-        format!("use a number of at least {min}")
-    } else {
-        format!("use a number from {min} to {max}")
-    }
+    format!("use a number from {min} to {max}")
 }
 
 /// Parses a duration: whole seconds (`30`) or numbers with units, such as
@@ -194,6 +190,15 @@ pub(crate) fn parse_signal(text: &str) -> Result<Signal, Invalid> {
         format!("SIG{upper}")
     };
     if let Ok(signal) = Signal::from_str(&name) {
+        // These stop, continue or can't be caught as a request to exit:
+        // a process would pause instead of shutting down.
+        if matches!(
+            signal,
+            Signal::SIGSTOP | Signal::SIGTSTP | Signal::SIGTTIN | Signal::SIGTTOU | Signal::SIGCONT
+        ) {
+            let message = format!("`{text}` pauses or resumes a process instead of stopping it");
+            return Err(Invalid::new(message, "use TERM, QUIT or INT"));
+        }
         return Ok(signal);
     }
 

@@ -2,10 +2,13 @@
 
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
+use std::time::Duration;
+
 use tokio::time::Instant;
 
 use super::instance::{After, Slot};
 use super::{instance_env, Phase, Report, Task, DRAIN_RECHECK, KILL_WAIT};
+use crate::config::RestartPolicy;
 use crate::exec::error_chain;
 use crate::group::{group_exists, signal_group};
 use crate::health::HealthEvent;
@@ -25,13 +28,25 @@ impl Task {
         for index in 0..self.instances.len() {
             self.spawn_instance(index);
         }
+    }
+
+    /// Marks the process started once every instance was spawned at least
+    /// once, and healthy as well when it has no health check. A program
+    /// that can't be executed never counts as started.
+    fn note_spawned(&mut self, index: usize) {
+        self.instances[index].spawned = true;
+        if !self.instances.iter().all(|instance| instance.spawned) {
+            return;
+        }
         let has_check = self.process.health_check.is_some();
-        self.status.send_modify(|status| {
+        self.status.send_if_modified(|status| {
+            let changed = !status.started || (!has_check && !status.became_healthy);
             status.started = true;
             if !has_check {
                 status.became_healthy = true;
                 status.healthy = true;
             }
+            changed
         });
     }
 
@@ -75,6 +90,7 @@ impl Task {
                     "process started"
                 );
                 self.instances[index].started_at = Some(std::time::SystemTime::now());
+                self.note_spawned(index);
                 self.instances[index].slot = Slot::Running {
                     pid,
                     since: Instant::now(),
@@ -101,6 +117,7 @@ impl Task {
                 since,
             } if *running == pid => {
                 let since = *since;
+                instance.last_exit = Some(status);
                 log_exit(&self.name, &instance.id, pid, status, false);
                 self.after_exit(index, status, since);
             }
@@ -108,6 +125,7 @@ impl Task {
                 pgid, leader_gone, ..
             } if *pgid == pid => {
                 *leader_gone = true;
+                instance.last_exit = Some(status);
                 log_exit(&self.name, &instance.id, pid, status, true);
                 self.check_groups();
             }
@@ -126,37 +144,24 @@ impl Task {
     /// Decides what follows an exit that phpeek-pm did not cause.
     fn after_exit(&mut self, index: usize, status: ExitStatus, since: Instant) {
         let pgid = self.instances[index].running_pid();
-        if self.is_oneshot() {
+        if self.is_oneshot() && status.success() {
             self.instances[index].slot = Slot::Done;
-            self.set_phase(if status.success() {
-                Phase::Completed
-            } else {
-                Phase::Failed
-            });
-            self.report(Report::Finished {
-                process: self.name.to_string(),
-                success: status.success(),
-            });
+            self.finish_if_settled();
             return;
         }
-
-        let policy = self.process.restart;
+        let policy = match (self.is_oneshot(), self.process.restart) {
+            // A oneshot is retried only on failure, whatever the policy says.
+            (true, RestartPolicy::Never) => RestartPolicy::Never,
+            (true, _) => RestartPolicy::OnFailure,
+            (false, policy) => policy,
+        };
         let decision = self.instances[index]
             .backoff
             .on_exit(policy, status, since.elapsed());
-        let instance_id = std::sync::Arc::clone(&self.instances[index].id);
         match decision {
             Decision::Restart { delay, attempt } => {
                 let reason = if status.success() { "exit" } else { "crash" };
-                self.count_restart(index, reason);
-                tracing::warn!(
-                    process = &*self.name,
-                    instance_id = &*instance_id,
-                    reason,
-                    delay_ms = delay.as_millis() as u64,
-                    attempt,
-                    "restart scheduled"
-                );
+                self.schedule_restart(index, reason, delay, attempt);
                 let at = Instant::now() + delay;
                 self.instances[index].slot = match pgid.filter(|pgid| group_exists(*pgid)) {
                     Some(pgid) => self.drain_leftovers(pgid, After::Restart(at)),
@@ -165,34 +170,78 @@ impl Task {
             }
             Decision::Stay => {
                 self.instances[index].slot = Slot::Done;
-                if self
-                    .instances
-                    .iter()
-                    .all(|instance| instance.slot == Slot::Done)
-                {
-                    self.set_phase(Phase::Exited);
-                    let report = Report::Finished {
-                        process: self.name.to_string(),
-                        success: status.success(),
-                    };
-                    self.report(report);
-                }
+                self.finish_if_settled();
             }
             Decision::Fatal { attempts } => {
-                tracing::error!(
-                    process = &*self.name,
-                    instance_id = &*instance_id,
-                    attempts,
-                    exit_code = status.code(),
-                    "process is fatal: out of restart attempts"
-                );
                 self.instances[index].slot = Slot::Fatal;
-                self.set_phase(Phase::Fatal);
-                self.report(Report::Fatal {
-                    process: self.name.to_string(),
-                });
+                self.declare_fatal(index, attempts);
             }
         }
+    }
+
+    fn schedule_restart(
+        &mut self,
+        index: usize,
+        reason: &'static str,
+        delay: Duration,
+        attempt: u32,
+    ) {
+        self.count_restart(index, reason);
+        tracing::warn!(
+            process = &*self.name,
+            instance_id = &*self.instances[index].id,
+            reason,
+            delay_ms = delay.as_millis() as u64,
+            attempt,
+            "restart scheduled"
+        );
+    }
+
+    /// Logs and reports an instance that ran out of restart attempts.
+    fn declare_fatal(&mut self, index: usize, attempts: u32) {
+        let exit_code = self.instances[index].last_exit.map(ExitStatus::code);
+        tracing::error!(
+            process = &*self.name,
+            instance_id = &*self.instances[index].id,
+            attempts,
+            exit_code,
+            "process is fatal: out of restart attempts"
+        );
+        if !self.is_oneshot() {
+            self.set_phase(Phase::Fatal);
+        }
+        self.report(Report::Fatal {
+            process: self.name.to_string(),
+        });
+        self.finish_if_settled();
+    }
+
+    /// Reports the process finished once every instance ended for good.
+    fn finish_if_settled(&mut self) {
+        let ended = |instance: &super::instance::Instance| {
+            matches!(instance.slot, Slot::Done | Slot::Fatal)
+        };
+        if !self.instances.iter().all(ended) {
+            return;
+        }
+        let success = self.instances.iter().all(|instance| {
+            instance.slot == Slot::Done && instance.last_exit.is_none_or(ExitStatus::success)
+        });
+        let any_fatal = self
+            .instances
+            .iter()
+            .any(|instance| instance.slot == Slot::Fatal);
+        let phase = match (self.is_oneshot(), success) {
+            (true, true) => Phase::Completed,
+            (true, false) => Phase::Failed,
+            (false, _) if any_fatal => Phase::Fatal,
+            (false, _) => Phase::Exited,
+        };
+        self.set_phase(phase);
+        self.report(Report::Finished {
+            process: self.name.to_string(),
+            success,
+        });
     }
 
     /// Sends the stop signal to what a dead leader left in its group.
@@ -227,16 +276,50 @@ impl Task {
                 if self.stopping() {
                     return;
                 }
-                tracing::warn!(process = &*self.name, reason = %reason,
-                    "health check failed; restarting the process");
-                let now = Instant::now();
+                tracing::warn!(process = &*self.name, reason = %reason, "health check failed");
                 for index in 0..self.instances.len() {
-                    self.begin_instance_stop(
-                        index,
-                        now + self.process.shutdown.timeout,
-                        After::Restart(now),
-                    );
+                    self.restart_unhealthy(index);
                 }
+                if self
+                    .monitor
+                    .as_ref()
+                    .is_none_or(|monitor| monitor.is_finished())
+                {
+                    self.monitor = None;
+                }
+                // Without a restart nothing starts a new monitor, so keep
+                // probing to see the process recover.
+                if self.process.restart == RestartPolicy::Never {
+                    self.start_health_monitor();
+                }
+            }
+        }
+    }
+
+    /// Restarts a running instance after a failed health check, under the
+    /// same backoff and attempt limit as a crash.
+    fn restart_unhealthy(&mut self, index: usize) {
+        let Slot::Running { since, .. } = self.instances[index].slot else {
+            return;
+        };
+        let policy = self.process.restart;
+        let decision = self.instances[index]
+            .backoff
+            .on_unhealthy(policy, since.elapsed());
+        let kill_at = Instant::now() + self.process.shutdown.timeout;
+        match decision {
+            Decision::Restart { delay, attempt } => {
+                self.schedule_restart(index, "health", delay, attempt);
+                let at = Instant::now() + delay;
+                self.begin_instance_stop(index, kill_at, After::Restart(at));
+            }
+            Decision::Stay => tracing::warn!(
+                process = &*self.name,
+                instance_id = &*self.instances[index].id,
+                "unhealthy instance left running because of restart: never"
+            ),
+            Decision::Fatal { attempts } => {
+                self.begin_instance_stop(index, kill_at, After::Fatal(attempts));
             }
         }
     }
@@ -256,6 +339,9 @@ impl Task {
                     "sending stop signal"
                 );
                 signal_group(pid, signal);
+                // A stopped (SIGSTOP) process can't act on the signal until
+                // it runs again.
+                signal_group(pid, Signal::SIGCONT);
                 instance.slot = Slot::Draining {
                     pgid: pid,
                     kill_at,
@@ -335,7 +421,11 @@ impl Task {
                     signal = signal.as_str(),
                     "forwarding signal"
                 );
-                signal_group(pid, signal);
+                // Only the main process: php-fpm's and nginx's masters act on
+                // HUP, USR1 and USR2, while their workers would die of them.
+                if let Err(errno) = nix::sys::signal::kill(pid, signal) {
+                    tracing::debug!(process = &*self.name, error = %errno, "signal not delivered");
+                }
             }
         }
     }
@@ -458,6 +548,10 @@ impl Task {
     fn finish_drain(&mut self, index: usize, then: After) {
         match then {
             After::Stop => self.instances[index].slot = Slot::Idle,
+            After::Fatal(attempts) => {
+                self.instances[index].slot = Slot::Fatal;
+                self.declare_fatal(index, attempts);
+            }
             After::Restart(at) if at <= Instant::now() => self.spawn_instance(index),
             After::Restart(at) => self.instances[index].slot = Slot::Restarting { at },
         }

@@ -17,6 +17,8 @@ pub(crate) enum After {
     Restart(Instant),
     /// Leave it stopped.
     Stop,
+    /// Mark it fatal: it ran out of restart attempts after `0` restarts.
+    Fatal(u32),
 }
 
 /// The state of one instance slot.
@@ -73,6 +75,8 @@ pub(crate) struct Instance {
     pub(crate) started_at: Option<SystemTime>,
     /// Set when a scale-down removes this slot once it has stopped.
     pub(crate) retiring: bool,
+    /// The slot's program was executed at least once.
+    pub(crate) spawned: bool,
 }
 
 impl Instance {
@@ -86,6 +90,7 @@ impl Instance {
             last_exit: None,
             started_at: None,
             retiring: false,
+            spawned: false,
         }
     }
 

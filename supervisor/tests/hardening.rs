@@ -1,0 +1,452 @@
+//! Cases found by trying to break phpeek-pm: signals, probes, limits and
+//! exit codes at the edges.
+
+mod support;
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use support::{binary, eventually, pids_with_cmdline, Dir, Pm};
+
+const LONG: Duration = Duration::from_secs(10);
+
+fn marker() -> u32 {
+    10_000 + std::process::id() % 50_000
+}
+
+#[test]
+fn forwarded_signal_reaches_only_the_main_process() {
+    let dir = Dir::new();
+    let config = format!(
+        r#"
+processes:
+  master:
+    command:
+      - sh
+      - -c
+      - |
+        sh -c 'trap "touch {worker}" HUP; while true; do sleep 0.05; done' &
+        trap 'touch {main}' HUP
+        while true; do sleep 0.05; done
+"#,
+        worker = dir.join("worker-got-hup").display(),
+        main = dir.join("main-got-hup").display()
+    );
+    let mut pm = Pm::start(&dir, &config);
+    assert!(pm
+        .wait_event("process started", Some("master"), LONG)
+        .is_some());
+    let seen = eventually(LONG, || {
+        pm.signal(libc::SIGHUP);
+        std::thread::sleep(Duration::from_millis(50));
+        dir.join("main-got-hup").exists()
+    });
+    assert!(
+        seen,
+        "HUP never reached the main process\n{}",
+        pm.transcript()
+    );
+    assert!(
+        !dir.join("worker-got-hup").exists(),
+        "HUP reached a worker too"
+    );
+    pm.signal(libc::SIGTERM);
+    assert_eq!(pm.wait(LONG), Some(0));
+}
+
+#[test]
+fn signal_flood_does_not_delay_shutdown() {
+    let dir = Dir::new();
+    let mut pm = Pm::start(
+        &dir,
+        "processes:\n  idle:\n    command: [sleep, \"60\"]\n    shutdown:\n      signal: KILL\n",
+    );
+    assert!(pm
+        .wait_event("process started", Some("idle"), LONG)
+        .is_some());
+    for _ in 0..50 {
+        pm.signal(libc::SIGUSR1);
+    }
+    let sent = Instant::now();
+    pm.signal(libc::SIGTERM);
+    assert_eq!(pm.wait(LONG), Some(0), "{}", pm.transcript());
+    assert!(
+        sent.elapsed() < Duration::from_secs(2),
+        "took {:?}",
+        sent.elapsed()
+    );
+}
+
+#[test]
+fn sigterm_interrupts_hook_retry_delay() {
+    let dir = Dir::new();
+    let config = r#"
+hooks:
+  pre-start:
+    - name: waits-for-db
+      command: ["false"]
+      retry: 5
+      retry_delay: 30s
+processes:
+  web:
+    command: ["sleep", "60"]
+"#;
+    let mut pm = Pm::start(&dir, config);
+    let failed = pm
+        .stdout
+        .wait_for_record(LONG, |record| record["msg"] == "hook failed");
+    assert!(failed.is_some(), "{}", pm.transcript());
+    let sent = Instant::now();
+    pm.signal(libc::SIGTERM);
+    assert_eq!(pm.wait(LONG), Some(0), "{}", pm.transcript());
+    assert!(
+        sent.elapsed() < Duration::from_secs(2),
+        "took {:?}",
+        sent.elapsed()
+    );
+    assert_eq!(pm.stdout.count(|record| record["msg"] == "hook started"), 1);
+}
+
+#[test]
+fn unread_stdout_does_not_keep_phpeek_pm_alive() {
+    let dir = Dir::new();
+    let path = dir.write(
+        "phpeek-pm.yaml",
+        "processes:\n  flood:\n    command: [yes, flood]\n",
+    );
+    // stdout is a pipe nobody reads, so it fills up and stays full.
+    let mut child = Command::new(binary())
+        .arg("-c")
+        .arg(&path)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    std::thread::sleep(Duration::from_millis(500));
+    // SAFETY-free: kill(2) on our own child.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut exited = false;
+    while Instant::now() < deadline && !exited {
+        exited = matches!(child.try_wait(), Ok(Some(_)));
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    if !exited {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    assert!(exited, "phpeek-pm did not exit while its stdout was full");
+}
+
+#[test]
+fn probe_with_background_child_keeps_checking() {
+    let dir = Dir::new();
+    let mark = marker();
+    let config = format!(
+        r#"
+processes:
+  svc:
+    command: ["sleep", "60"]
+    restart: never
+    health_check:
+      type: exec
+      command: ["sh", "-c", "sleep {mark}1 & exit 1"]
+      period: 100ms
+      timeout: 1s
+      failure_threshold: 2
+  quiet:
+    command: ["sleep", "60"]
+    health_check:
+      type: exec
+      command: ["sh", "-c", "sleep {mark}2 & exit 0"]
+      period: 100ms
+"#
+    );
+    let mut pm = Pm::start(&dir, &config);
+    let failed = pm.wait_event("health check failed", Some("svc"), LONG);
+    assert!(
+        failed.is_some(),
+        "probe stuck after its first run\n{}",
+        pm.transcript()
+    );
+    assert!(pm
+        .wait_event("process is healthy", Some("quiet"), LONG)
+        .is_some());
+    std::thread::sleep(Duration::from_millis(600));
+    assert!(
+        pids_with_cmdline(&format!("sleep {mark}2")).len() <= 1,
+        "probes leave processes behind"
+    );
+    assert!(
+        pids_with_cmdline(&format!("sleep {mark}1")).len() <= 1,
+        "probes leave processes behind"
+    );
+    pm.signal(libc::SIGTERM);
+    assert_eq!(pm.wait(LONG), Some(0));
+}
+
+#[test]
+fn absurd_scale_is_a_config_error() {
+    let dir = Dir::new();
+    let mut pm = Pm::start(
+        &dir,
+        "processes:\n  a:\n    command: [sleep, \"1\"]\n    scale: 4000000000\n",
+    );
+    assert_eq!(pm.wait(LONG), Some(2));
+    let stderr = pm.stderr.all().join("\n");
+    assert!(stderr.contains("processes.a.scale"), "{stderr}");
+    assert!(stderr.contains("from 0 to 10000"), "{stderr}");
+}
+
+#[test]
+fn huge_health_timings_do_not_crash() {
+    let dir = Dir::new();
+    let config = r#"
+processes:
+  a:
+    command: ["sleep", "60"]
+    health_check:
+      type: tcp
+      address: 127.0.0.1:1
+      period: 876000h
+      failure_threshold: 4000000000
+"#;
+    let mut pm = Pm::start(&dir, config);
+    assert!(
+        pm.wait_event("process started", Some("a"), LONG).is_some(),
+        "{}",
+        pm.transcript()
+    );
+    pm.signal(libc::SIGTERM);
+    assert_eq!(pm.wait(LONG), Some(0), "{}", pm.transcript());
+}
+
+#[test]
+fn failed_instance_among_several_sets_exit_code() {
+    let dir = Dir::new();
+    let config = r#"
+processes:
+  mixed:
+    command: ["sh", "-c", "[ \"$PHPEEK_PM_INSTANCE_ID\" = mixed-0 ] && exit 7; exit 0"]
+    scale: 2
+    restart: never
+"#;
+    let mut pm = Pm::start(&dir, config);
+    assert_eq!(pm.wait(LONG), Some(3), "{}", pm.transcript());
+}
+
+#[test]
+fn fatal_instance_with_continue_keeps_siblings() {
+    let dir = Dir::new();
+    let config = r#"
+global:
+  on_fatal: continue
+  max_restart_attempts: 1
+  restart_backoff_initial: 10ms
+processes:
+  half:
+    command: ["sh", "-c", "[ \"$PHPEEK_PM_INSTANCE_ID\" = half-0 ] && exit 1; exec sleep 60"]
+    scale: 2
+"#;
+    let mut pm = Pm::start(&dir, config);
+    let fatal = pm.wait_event(
+        "process is fatal: out of restart attempts",
+        Some("half"),
+        LONG,
+    );
+    assert!(fatal.is_some(), "{}", pm.transcript());
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        pm.child.try_wait().expect("try_wait"),
+        None,
+        "phpeek-pm exited\n{}",
+        pm.transcript()
+    );
+    let stopped = pm
+        .stdout
+        .count(|record| record["msg"] == "stopping process");
+    assert_eq!(stopped, 0, "the healthy instance was stopped");
+    pm.signal(libc::SIGTERM);
+    assert_eq!(pm.wait(LONG), Some(0));
+}
+
+#[test]
+fn missing_program_never_counts_as_started() {
+    let dir = Dir::new();
+    let ran = dir.join("dependent-ran");
+    let config = format!(
+        r#"
+global:
+  dependency_timeout: 500ms
+processes:
+  broken:
+    command: ["/nonexistent/program"]
+  dependent:
+    command: ["touch", "{}"]
+    depends_on:
+      broken: started
+"#,
+        ran.display()
+    );
+    let mut pm = Pm::start(&dir, &config);
+    assert_eq!(pm.wait(LONG), Some(1), "{}", pm.transcript());
+    assert!(
+        !ran.exists(),
+        "dependent started although its dependency never ran"
+    );
+}
+
+#[test]
+fn oneshot_on_failure_is_retried() {
+    let dir = Dir::new();
+    let tries = dir.join("tries");
+    let config = format!(
+        r#"
+global:
+  restart_backoff_initial: 10ms
+processes:
+  migrate:
+    type: oneshot
+    restart: on-failure
+    command: ["sh", "-c", "echo x >> {tries}; [ $(wc -l < {tries}) -ge 3 ]"]
+"#,
+        tries = tries.display()
+    );
+    let mut pm = Pm::start(&dir, &config);
+    assert_eq!(pm.wait(LONG), Some(0), "{}", pm.transcript());
+    let count = std::fs::read_to_string(&tries)
+        .expect("tries")
+        .lines()
+        .count();
+    assert_eq!(count, 3);
+}
+
+#[test]
+fn unhealthy_process_with_restart_never_keeps_running() {
+    let dir = Dir::new();
+    let config = r#"
+processes:
+  api:
+    command: ["sleep", "60"]
+    restart: never
+    health_check:
+      type: exec
+      command: ["false"]
+      period: 50ms
+      failure_threshold: 2
+"#;
+    let mut pm = Pm::start(&dir, config);
+    assert!(pm
+        .wait_event("health check failed", Some("api"), LONG)
+        .is_some());
+    std::thread::sleep(Duration::from_millis(500));
+    let starts = pm.stdout.count(|record| record["msg"] == "process started");
+    assert_eq!(starts, 1, "{}", pm.transcript());
+    pm.signal(libc::SIGTERM);
+    assert_eq!(pm.wait(LONG), Some(0));
+}
+
+#[test]
+fn health_restarts_use_backoff_and_attempt_limit() {
+    let dir = Dir::new();
+    let config = r#"
+global:
+  max_restart_attempts: 2
+  restart_backoff_initial: 50ms
+processes:
+  api:
+    command: ["sleep", "60"]
+    health_check:
+      type: exec
+      command: ["false"]
+      period: 50ms
+      failure_threshold: 1
+"#;
+    let mut pm = Pm::start(&dir, config);
+    assert_eq!(pm.wait(LONG), Some(3), "{}", pm.transcript());
+    let restarts: Vec<serde_json::Value> = pm
+        .stdout
+        .records()
+        .into_iter()
+        .filter(|record| record["msg"] == "restart scheduled")
+        .collect();
+    assert_eq!(restarts.len(), 2, "{}", pm.transcript());
+    assert!(restarts.iter().all(|record| record["reason"] == "health"));
+    assert_eq!(restarts[1]["delay_ms"], 100);
+}
+
+#[test]
+fn clean_exits_never_make_a_process_fatal() {
+    let dir = Dir::new();
+    let config = r#"
+global:
+  max_restart_attempts: 1
+  restart_backoff_initial: 10ms
+processes:
+  worker:
+    command: ["true"]
+"#;
+    let mut pm = Pm::start(&dir, config);
+    let enough = eventually(LONG, || {
+        pm.stdout.count(|record| record["msg"] == "process started") >= 10
+    });
+    assert!(enough, "{}", pm.transcript());
+    let fatal = pm
+        .stdout
+        .count(|record| record["msg"] == "process is fatal: out of restart attempts");
+    assert_eq!(fatal, 0);
+    pm.signal(libc::SIGTERM);
+    assert_eq!(pm.wait(LONG), Some(0));
+}
+
+#[test]
+fn stopped_child_still_stops_promptly() {
+    let dir = Dir::new();
+    let config =
+        "processes:\n  paused:\n    command: [sleep, \"60\"]\n    shutdown:\n      timeout: 20\n";
+    let mut pm = Pm::start(&dir, config);
+    let started = pm
+        .wait_event("process started", Some("paused"), LONG)
+        .expect("started");
+    let pid = started["pid"].as_i64().expect("pid") as i32;
+    // SAFETY-free: kill(2) on a process our child started.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGSTOP) }, 0);
+    let sent = Instant::now();
+    pm.signal(libc::SIGTERM);
+    assert_eq!(pm.wait(LONG), Some(0), "{}", pm.transcript());
+    assert!(
+        sent.elapsed() < Duration::from_secs(3),
+        "took {:?}",
+        sent.elapsed()
+    );
+}
+
+#[test]
+fn stop_signal_that_pauses_is_rejected() {
+    let dir = Dir::new();
+    let mut pm = Pm::start(
+        &dir,
+        "processes:\n  a:\n    command: [sleep, \"1\"]\n    shutdown:\n      signal: STOP\n",
+    );
+    assert_eq!(pm.wait(LONG), Some(2));
+    assert!(pm
+        .stderr
+        .all()
+        .join("\n")
+        .contains("processes.a.shutdown.signal"));
+}
+
+#[test]
+fn missing_working_dir_is_named() {
+    let dir = Dir::new();
+    let config = "global:\n  max_restart_attempts: 1\n  restart_backoff_initial: 10ms\nprocesses:\n  a:\n    command: [pwd]\n    working_dir: /nonexistent/dir\n";
+    let mut pm = Pm::start(&dir, config);
+    assert_eq!(pm.wait(LONG), Some(3), "{}", pm.transcript());
+    let named = pm.stdout.count(|record| {
+        record["msg"] == "could not start process"
+            && record["error"]
+                .as_str()
+                .is_some_and(|error| error.contains("/nonexistent/dir"))
+    });
+    assert!(named >= 1, "{}", pm.transcript());
+}
