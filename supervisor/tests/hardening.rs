@@ -133,8 +133,8 @@ fn unread_stdout_does_not_keep_phpeek_pm_alive() {
     }
     if !exited {
         let _ = child.kill();
-        let _ = child.wait();
     }
+    let _ = child.wait();
     assert!(exited, "phpeek-pm did not exit while its stdout was full");
 }
 
