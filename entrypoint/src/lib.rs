@@ -26,6 +26,9 @@
 //! program can't run; 64 (EX_USAGE) for invalid `wait-for` arguments.
 //! Otherwise the exit code is that of phpeek-pm or the command.
 
+mod accounts;
+mod folders;
+mod framework;
 mod message;
 mod settings;
 mod vars;
