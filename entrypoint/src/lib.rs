@@ -27,9 +27,13 @@
 //! Otherwise the exit code is that of phpeek-pm or the command.
 
 mod accounts;
+mod capabilities;
 mod folders;
 mod framework;
+mod laravel;
 mod message;
+mod mode;
+mod render;
 mod settings;
 mod vars;
 
