@@ -27,29 +27,59 @@
 //! Otherwise the exit code is that of phpeek-pm or the command.
 
 mod accounts;
+mod args;
 mod capabilities;
 mod folders;
 mod framework;
+mod init_scripts;
 mod laravel;
+mod launch;
 mod message;
 mod mode;
 mod render;
 mod settings;
+mod start;
 mod vars;
+mod verify;
+mod wait_for;
 
 use std::ffi::OsString;
 use std::io::Write;
 
+use args::Invocation;
+
+/// Exit code for invalid command-line arguments, as sysexits.h's EX_USAGE.
+const EX_USAGE: u8 = 64;
+
 /// Runs the entrypoint with the arguments after the program name and
-/// returns the exit code.
+/// returns the exit code. When the start succeeds this doesn't return,
+/// because the process has become phpeek-pm or the user's command.
 pub fn run(args: Vec<OsString>) -> u8 {
-    if args.first().is_some_and(|arg| arg == "--print-env-table") {
-        let mut stdout = std::io::stdout().lock();
-        return match stdout.write_all(vars::markdown_table().as_bytes()) {
-            Ok(()) => 0,
-            Err(_) => 1,
-        };
+    match Invocation::parse(args) {
+        Invocation::PrintEnvTable => {
+            let mut stdout = std::io::stdout().lock();
+            match stdout.write_all(vars::markdown_table().as_bytes()) {
+                Ok(()) => 0,
+                Err(_) => 1,
+            }
+        }
+        Invocation::WaitFor(args) => match wait_for::WaitFor::parse(&args) {
+            Ok(wait) if wait.run() => 0,
+            Ok(_) => 1,
+            Err(usage) => {
+                message::error(format_args!(
+                    "wait-for: {usage}; usage: phpeek-entrypoint wait-for HOST:PORT \
+                     [--timeout SECONDS]"
+                ));
+                EX_USAGE
+            }
+        },
+        Invocation::Stack(extra) => fail(start::run(start::Target::Stack(extra))),
+        Invocation::Command(argv) => fail(start::run(start::Target::Command(argv))),
     }
-    message::error("not implemented yet");
-    1
+}
+
+fn fail(failure: start::Failure) -> u8 {
+    failure.report();
+    failure.exit_code()
 }
