@@ -98,7 +98,7 @@ fn group_name(gid: Gid) -> Option<String> {
     Group::from_gid(gid).ok().flatten().map(|group| group.name)
 }
 
-/// What PUID and PGID ask for.
+/// The ids PUID and PGID request, and the files to edit.
 struct Request {
     uid: Option<u32>,
     gid: Option<u32>,

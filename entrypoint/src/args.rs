@@ -1,4 +1,4 @@
-//! The command line: what `docker run IMAGE [ARGS...]` asks for.
+//! The command line: what `docker run IMAGE [ARGS...]` requests.
 //!
 //! The entrypoint takes raw arguments instead of parsing options, because
 //! they mostly belong to another program:
@@ -12,7 +12,7 @@
 use std::ffi::OsString;
 use std::path::Path;
 
-/// What the entrypoint was asked to do.
+/// The action requested on the command line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Invocation {
     /// Prepare the app, render and check the configs, exec phpeek-pm with

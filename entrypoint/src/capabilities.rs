@@ -1,4 +1,4 @@
-//! Which optional config keys the linked phpeek-pm library implements.
+//! Optional config keys that the linked phpeek-pm library implements.
 //!
 //! The library accepts keys of PHPeek PM 1.x that it doesn't implement yet
 //! with a warning. The template renders such keys only once the library

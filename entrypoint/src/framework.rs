@@ -37,7 +37,7 @@ impl Framework {
         }
     }
 
-    /// The name given to templates and printed at start.
+    /// Returns the name given to templates and printed at start.
     pub(crate) fn name(self) -> &'static str {
         match self {
             Framework::Laravel => "laravel",

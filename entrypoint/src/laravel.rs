@@ -28,7 +28,7 @@ const CACHE_TIMEOUT: u64 = 120;
 /// Limit on `migrate`, which can rewrite large tables.
 const MIGRATE_TIMEOUT: u64 = 600;
 
-/// Which steps run, after the legacy names are applied.
+/// The steps that run, after the legacy names are applied.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 struct Steps {
     config: bool,
@@ -197,7 +197,9 @@ mod tests {
     fn auto_optimize_sets_three_caches() {
         let resolved = steps(&[("LARAVEL_AUTO_OPTIMIZE", "true")]);
 
-        assert!(resolved.config && resolved.route && resolved.view);
+        assert!(resolved.config);
+        assert!(resolved.route);
+        assert!(resolved.view);
         assert!(!resolved.event);
         assert!(!resolved.migrate);
     }

@@ -13,7 +13,7 @@ use crate::settings::Env;
 /// An exec that failed; on success exec doesn't return.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum LaunchError {
-    /// An argument or variable holds a NUL byte, which exec can't pass.
+    /// An argument or variable contains a NUL byte, which exec can't pass.
     #[error("cannot run {0:?}: an argument or environment variable contains a NUL byte")]
     Nul(String),
     /// execvp failed.
@@ -28,7 +28,7 @@ pub(crate) enum LaunchError {
 }
 
 impl LaunchError {
-    /// The exit code a shell uses for the same failure: 127 when the
+    /// Returns the exit code a shell uses for the same failure: 127 when the
     /// program isn't found, 126 when it can't be run.
     pub(crate) fn exit_code(&self) -> u8 {
         match self {

@@ -19,11 +19,15 @@
 //!
 //! # Exit codes
 //!
-//! The entrypoint exits itself only when the start fails: 78 (EX_CONFIG)
-//! for an invalid variable, template or config, including a config that
-//! `php-fpm -t` or `nginx -t` rejects (their own code is printed); 1 when an
-//! init script fails or a file can't be written; 126 or 127 when the final
-//! program can't run; 64 (EX_USAGE) for invalid `wait-for` arguments.
+//! The entrypoint exits by itself only when the start fails:
+//!
+//! - 78 (EX_CONFIG): an invalid variable, template or config. This
+//!   includes a config that `php-fpm -t` or `nginx -t` rejects, whose own
+//!   exit code is printed.
+//! - 1: an init script failed, or a file could not be written.
+//! - 126 or 127: the final program can't run or isn't found.
+//! - 64 (EX_USAGE): invalid `wait-for` arguments.
+//!
 //! Otherwise the exit code is that of phpeek-pm or the command.
 
 mod accounts;

@@ -9,7 +9,7 @@
 use crate::message;
 use crate::settings::{Env, Settings};
 
-/// Which processes run.
+/// The start mode, which decides the processes that run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Mode {
     /// php-fpm and nginx, with framework setup and hooks.

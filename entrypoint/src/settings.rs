@@ -87,7 +87,7 @@ pub(crate) struct VarError {
     pub(crate) name: String,
     /// The value as set.
     pub(crate) value: String,
-    /// Why it is invalid, and what is accepted.
+    /// The reason it is invalid, with the accepted forms.
     pub(crate) reason: String,
 }
 
@@ -214,7 +214,7 @@ impl Settings {
         self.setting(name).is_some_and(|setting| setting.explicit)
     }
 
-    /// The app directory: PHPEEK_APP_DIR, else WORKDIR.
+    /// Returns the app directory: PHPEEK_APP_DIR, else WORKDIR.
     pub(crate) fn app_dir(&self) -> PathBuf {
         let dir = self.text("PHPEEK_APP_DIR").or(self.text("WORKDIR"));
         PathBuf::from(dir.unwrap_or("/var/www/html"))

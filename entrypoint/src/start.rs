@@ -25,7 +25,7 @@ use crate::verify::{self, VerifyError};
 /// Exit code for an invalid configuration, as sysexits.h's EX_CONFIG.
 pub(crate) const EX_CONFIG: u8 = 78;
 
-/// What runs once the app is prepared.
+/// The program that runs once the app is prepared.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Target {
     /// phpeek-pm with the rendered or mounted config and these extra
@@ -35,7 +35,7 @@ pub(crate) enum Target {
     Command(Vec<OsString>),
 }
 
-/// Why the start stopped.
+/// The reason the start stopped.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum Failure {
     /// One or more environment variables are invalid.
@@ -62,7 +62,7 @@ pub(crate) enum Failure {
 }
 
 impl Failure {
-    /// The exit code: 78 for configuration problems, 1 for init scripts and
+    /// Returns the exit code: 78 for configuration problems, 1 for init scripts and
     /// write failures, 126 or 127 when the final program can't run.
     pub(crate) fn exit_code(&self) -> u8 {
         match self {

@@ -23,7 +23,7 @@ pub(crate) struct Var {
     pub(crate) default: DefaultValue,
     /// The accepted forms.
     pub(crate) check: Check,
-    /// What it changes, in one sentence for the reference table.
+    /// The change it makes, in one sentence for the reference table.
     pub(crate) effect: &'static str,
 }
 
@@ -84,14 +84,14 @@ pub(crate) enum Value {
     Bool(bool),
     /// A whole number.
     Int(i64),
-    /// Text, normalized where the check says so.
+    /// Text, normalized where the check defines a normal form.
     Text(String),
     /// A list, such as CIDR ranges.
     List(Vec<String>),
 }
 
 /// Renders the reference of every variable as Markdown: one table per
-/// section. `docs/environment.md` holds this output.
+/// section. `docs/environment.md` contains this output.
 pub(crate) fn markdown_table() -> String {
     let mut text = String::from(
         "# Environment variables of phpeek-entrypoint\n\n\

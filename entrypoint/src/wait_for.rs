@@ -15,7 +15,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// Wait when `--timeout` is not given, in seconds.
 const DEFAULT_TIMEOUT: u64 = 60;
 
-/// What to wait for.
+/// The address to wait for and the longest wait.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct WaitFor {
     /// `host:port`.

@@ -5,7 +5,7 @@
 //! `name:password:gid:members` in group (passwd(5), group(5)). Lines that
 //! don't have this shape, such as comments, are kept as they are.
 
-/// Why a renumbering was rejected.
+/// The reason a renumbering was rejected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub(crate) enum RemapError {
     /// The user has no line in the passwd file.
@@ -71,18 +71,18 @@ pub(crate) fn find_user(text: &str, user: &str) -> Option<Ids> {
 ///
 /// Returns [`RemapError::UidTaken`] when another line has that uid.
 pub(crate) fn set_uid(text: &str, user: &str, uid: u32) -> Result<String, RemapError> {
-    let wanted = uid.to_string();
-    let taken = text
+    let requested = uid.to_string();
+    let holder = text
         .lines()
         .filter_map(|line| parse(line, 7))
-        .find(|fields| fields[0] != user && fields[2] == wanted);
-    if let Some(fields) = taken {
+        .find(|fields| fields[0] != user && fields[2] == requested);
+    if let Some(fields) = holder {
         let account = fields[0].to_owned();
         return Err(RemapError::UidTaken { uid, account });
     }
     Ok(rewrite(text, 7, |fields| {
         if fields[0] == user {
-            fields[2] = wanted.clone();
+            fields[2] = requested.clone();
         }
     }))
 }

@@ -14,7 +14,7 @@ use crate::mode::Mode;
 use crate::settings::Settings;
 use crate::vars::{self, Value};
 
-/// Where each rendered file goes.
+/// Paths of the rendered files.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Outputs {
     /// Directory for the rendered files, pid files and nginx's temporary
@@ -25,31 +25,32 @@ pub(crate) struct Outputs {
 }
 
 impl Outputs {
-    /// The nginx main config.
+    /// Returns the path of the nginx main config.
     pub(crate) fn nginx_conf(&self) -> PathBuf {
         self.runtime_dir.join("nginx.conf")
     }
 
-    /// The php-fpm config, global section and pool.
+    /// Returns the path of the php-fpm config, global section and pool.
     pub(crate) fn fpm_conf(&self) -> PathBuf {
         self.runtime_dir.join("php-fpm.conf")
     }
 
-    /// The directory added to PHP_INI_SCAN_DIR. It holds only the drop-in.
+    /// Returns the folder added to PHP_INI_SCAN_DIR, which contains only
+    /// the drop-in.
     pub(crate) fn php_ini_dir(&self) -> PathBuf {
         self.runtime_dir.join("php.d")
     }
 
-    /// The php.ini drop-in.
+    /// Returns the path of the php.ini drop-in.
     pub(crate) fn php_ini(&self) -> PathBuf {
         self.php_ini_dir().join("zz-phpeek.ini")
     }
 }
 
-/// What the templates need to know besides the settings.
+/// Facts about this start that templates need besides the settings.
 #[derive(Debug, Clone)]
 pub(crate) struct Facts {
-    /// Which processes run.
+    /// The start mode.
     pub(crate) mode: Mode,
     /// The detected framework.
     pub(crate) framework: Framework,
@@ -62,7 +63,7 @@ pub(crate) struct Facts {
     pub(crate) hooks: Vec<Hook>,
     /// Optional library features.
     pub(crate) capabilities: Capabilities,
-    /// Where the files go.
+    /// Paths of the rendered files.
     pub(crate) outputs: Outputs,
 }
 
@@ -105,7 +106,8 @@ fn display(path: &Path) -> String {
     path.display().to_string()
 }
 
-/// Every variable of the table by name; unset ones are none.
+/// Builds a map of every variable of the table by name, with none for
+/// unset ones.
 fn settings_map(settings: &Settings) -> Jinja {
     let map: BTreeMap<String, Jinja> = vars::VARIABLES
         .iter()

@@ -1,10 +1,10 @@
 //! Validators for environment values: one [`Check`] per kind of value.
 //!
-//! Every value ends up inside an nginx, php-fpm, php.ini or YAML file, so a
-//! check does two things: it rejects characters that could end a directive
-//! or start a new one (a line break, `;`, `{`, `}`, quotes), and it accepts
-//! only the forms that the directive itself accepts. The second step alone
-//! would be enough, but the first gives a clearer message.
+//! Every value ends up inside an nginx, php-fpm, php.ini or YAML file. A
+//! check first rejects characters that could end a directive or start a
+//! new one (a line break, `;`, `{`, `}`, quotes). Then it accepts only the
+//! forms that the directive itself accepts. The second step alone would be
+//! enough, but the first gives a clearer message.
 
 use std::net::IpAddr;
 use std::sync::LazyLock;
@@ -78,9 +78,9 @@ pub(crate) enum Check {
     ErrorReporting,
     /// An `opcache.jit` mode.
     OpcacheJit,
-    /// Where nginx writes its access log: on (stdout), off, or a file.
+    /// The nginx access log target: on (stdout), off, or a file.
     AccessLog,
-    /// Where nginx writes its error log: `stderr` or a file.
+    /// The nginx error log target: `stderr` or a file.
     ErrorLog,
     /// PHP `display_errors`: a boolean, `stderr` or `stdout`.
     DisplayErrors,
@@ -169,7 +169,7 @@ impl Check {
         text.to_owned()
     }
 
-    /// Whether an empty value is a value of its own (it turns a header or a
+    /// Returns whether an empty value is a value of its own (it turns a header or a
     /// list off) rather than the same as unset.
     pub(crate) fn allows_empty(&self) -> bool {
         matches!(self, Check::HeaderValue | Check::CidrList)
@@ -260,7 +260,7 @@ fn parse_int(raw: &str, min: i64, max: i64) -> Option<i64> {
         .filter(|value| (min..=max).contains(value))
 }
 
-/// Returns why `raw` can't be used, when it holds a line break, a control
+/// Returns why `raw` can't be used, when it contains a line break, a control
 /// character or one of `forbidden`, any of which could end or split a
 /// directive.
 fn forbidden_character(raw: &str, forbidden: &[char]) -> Option<String> {
