@@ -156,3 +156,67 @@ fn symfony_and_wordpress_folders_are_created() {
     assert!(wordpress.stderr.contains("detected WordPress app"));
     assert!(wordpress_box.path("app/wp-content/uploads").is_dir());
 }
+
+#[test]
+fn folder_that_cannot_be_created_is_skipped() {
+    let sandbox = Sandbox::new();
+    sandbox.write("app/artisan", "<?php\n");
+    // A file where a folder belongs fails like a read-only file system.
+    sandbox.write("app/storage", "not a folder\n");
+
+    let run = sandbox.run(&["true"]);
+
+    assert_eq!(run.code, Some(0), "{}", run.transcript());
+    let skipped = run
+        .stderr
+        .lines()
+        .filter(|line| line.contains("cannot create") && line.ends_with("; skipped"))
+        .count();
+    assert_eq!(skipped, 5, "{}", run.transcript());
+    assert!(sandbox.path("app/bootstrap/cache").is_dir());
+}
+
+#[test]
+fn unprivileged_start_skips_root_steps() {
+    let mut sandbox = Sandbox::new();
+    if !is_root() || !sandbox.has_web_stack() {
+        eprintln!("skipped: needs root to switch to an unprivileged user");
+        return;
+    }
+    sandbox.write("app/artisan", "<?php\n");
+    sandbox.set("PUID", "4242");
+    let status = std::process::Command::new("chown")
+        .args(["-R", "65534:65534"])
+        .arg(&sandbox.root)
+        .status()
+        .expect("run chown");
+    assert!(status.success());
+    let output = std::process::Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(support::binary())
+        .env_clear()
+        .envs(&sandbox.env)
+        .current_dir(&sandbox.root)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run setpriv");
+
+    let run = support::Run::from(output);
+
+    assert_eq!(run.code, Some(0), "{}", run.transcript());
+    assert!(run
+        .stderr
+        .contains("PUID/PGID ignored: not running as root"));
+    assert!(run
+        .stderr
+        .contains("not running as root: writable folders keep their owner"));
+    assert!(
+        run.stderr.contains("nginx -t accepted"),
+        "{}",
+        run.transcript()
+    );
+    assert!(!sandbox.read("run/nginx.conf").contains("\nuser "));
+    assert!(!sandbox.read("run/php-fpm.conf").contains("\nuser ="));
+    assert!(!sandbox.read("run/phpeek-pm.yaml").contains("user:"));
+    assert_eq!(owner(&sandbox.path("app/storage/logs")), (65534, 65534));
+}

@@ -14,8 +14,8 @@ use nix::unistd::Pid;
 
 use support::{path_text, Sandbox};
 
-/// The phpeek-pm binary of the same build, next to this test's `deps/`
-/// folder. Cargo builds it only when the supervisor package is built, so
+/// Returns the phpeek-pm binary of the same build, next to this test's
+/// `deps/` folder. Cargo builds it only when the supervisor package is built, so
 /// it may be missing.
 fn phpeek_pm() -> Option<PathBuf> {
     let test_exe = std::env::current_exe().ok()?;
@@ -43,7 +43,7 @@ fn get(port: u16, path: &str) -> std::io::Result<(u16, String, String)> {
     Ok((status, head.to_owned(), body.to_owned()))
 }
 
-/// Polls until GET / answers 200, or the timeout passes.
+/// Polls until GET / returns 200, or the timeout passes.
 fn wait_until_serving(port: u16, timeout: Duration) -> bool {
     let deadline = Instant::now() + timeout;
     while Instant::now() < deadline {
@@ -151,4 +151,75 @@ fn stack_serves_example_app_and_stops_on_sigterm() {
         "{}",
         transcript()
     );
+}
+
+/// An `artisan` that records each command it runs, with the uid and the
+/// working directory, in bootstrap/cache/commands.log.
+const RECORDING_ARTISAN: &str = r#"<?php
+$line = implode(' ', array_slice($argv, 1)) . ' uid=' . posix_getuid() . ' cwd=' . getcwd() . "\n";
+file_put_contents(__DIR__ . '/bootstrap/cache/commands.log', $line, FILE_APPEND);
+"#;
+
+#[test]
+fn laravel_hooks_run_as_app_user() {
+    let Some(pm) = phpeek_pm() else {
+        eprintln!("skipped: phpeek-pm not built; run `cargo build -p phpeek-supervisor` first");
+        return;
+    };
+    let mut sandbox = Sandbox::new();
+    if !sandbox.has_web_stack() {
+        return;
+    }
+    install_example_app(&sandbox);
+    sandbox.write("app/artisan", RECORDING_ARTISAN);
+    let database = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let database = database.local_addr().expect("address").to_string();
+    sandbox
+        .set("PHPEEK_PM_BIN", &path_text(&pm))
+        .set("PHP_BIN", "php")
+        .set("LARAVEL_OPTIMIZE_CONFIG", "true")
+        .set("LARAVEL_AUTO_MIGRATE", "yes")
+        .set("LARAVEL_MIGRATE_WAIT_FOR", &database)
+        .set("LARAVEL_MIGRATE_WAIT_TIMEOUT", "10");
+    let port: u16 = sandbox.var("NGINX_HTTP_PORT").parse().expect("port");
+    let log = std::fs::File::create(sandbox.path("stack.log")).expect("log file");
+    let mut child = sandbox
+        .command(&[])
+        .stdout(log.try_clone().expect("clone log"))
+        .stderr(log)
+        .spawn()
+        .expect("start phpeek-entrypoint");
+
+    let serving = wait_until_serving(port, Duration::from_secs(30));
+    let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM);
+    let code = wait_for_exit(&mut child, Duration::from_secs(30));
+    if code.is_none() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+
+    let transcript = sandbox.read("stack.log");
+    assert!(serving, "never served GET /:\n{transcript}");
+    assert_eq!(code, Some(0), "{transcript}");
+    let uid = if support::is_root() {
+        nix::unistd::User::from_name("www-data")
+            .ok()
+            .flatten()
+            .map_or(0, |user| user.uid.as_raw())
+    } else {
+        nix::unistd::Uid::effective().as_raw()
+    };
+    let app = path_text(&sandbox.path("app"));
+    let expected: Vec<String> = ["storage:link", "config:cache", "migrate --force"]
+        .iter()
+        .map(|command| format!("{command} uid={uid} cwd={app}"))
+        .collect();
+    let recorded = sandbox.read("app/bootstrap/cache/commands.log");
+    assert_eq!(
+        recorded.lines().collect::<Vec<_>>(),
+        expected,
+        "{transcript}"
+    );
+    assert!(transcript.contains("accepts connections"), "{transcript}");
+    assert!(transcript.contains("legacy variables in use: LARAVEL_AUTO_MIGRATE"));
 }
