@@ -114,8 +114,8 @@ fn describe(command: &Command) -> String {
     parts.join(" ")
 }
 
-/// Loads the phpeek-pm config at `path` with the library's loader, as
-/// phpeek-pm will, with the environment phpeek-pm gets.
+/// Loads the phpeek-pm config at `path` with the library's loader
+/// (`load_str`), as phpeek-pm will, with the environment phpeek-pm gets.
 ///
 /// # Errors
 ///
@@ -125,8 +125,11 @@ pub(crate) fn pm_config(path: &Path, env: &Env) -> Result<(), VerifyError> {
         path: path.display().to_string(),
         report,
     };
-    let loaded =
-        phpeek::config::load_file(path, env).map_err(|report| invalid(report.to_string()))?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|error| invalid(format!("failed to read the file: {error}")))?;
+    let name = path.display().to_string();
+    let loaded = phpeek::config::load_str(&text, &name, env)
+        .map_err(|report| invalid(report.to_string()))?;
 
     let warnings = loaded.warnings.len();
     let count = loaded.config.processes.len();
