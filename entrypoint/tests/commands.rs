@@ -45,13 +45,16 @@ fn missing_command_exits_127() {
 fn command_runs_in_app_dir_with_php_settings() {
     let mut sandbox = Sandbox::new();
     sandbox.set("PHP_MEMORY_LIMIT", "321M");
-    let code = "echo getcwd(), ' ', ini_get('memory_limit');";
+    // PDO is loaded from the image's own conf.d folder, which the leading
+    // `:` in PHP_INI_SCAN_DIR keeps.
+    let code =
+        "echo getcwd(), ' ', ini_get('memory_limit'), ' ', extension_loaded('pdo') ? 'pdo' : '-';";
 
     let run = sandbox.run(&["php", "-r", code]);
 
     assert_eq!(run.code, Some(0), "{}", run.transcript());
     let app = path_text(&sandbox.path("app"));
-    assert_eq!(run.stdout, format!("{app} 321M"));
+    assert_eq!(run.stdout, format!("{app} 321M pdo"));
 }
 
 #[test]

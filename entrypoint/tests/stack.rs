@@ -43,6 +43,39 @@ fn get(port: u16, path: &str) -> std::io::Result<(u16, String, String)> {
     Ok((status, head.to_owned(), body.to_owned()))
 }
 
+/// Sends GET `path` from the source address `source`, with `headers`
+/// (each ending in CRLF), and returns the status.
+fn get_from(source: &str, port: u16, path: &str, headers: &str) -> std::io::Result<u16> {
+    use nix::sys::socket::{bind, connect, socket, AddressFamily, SockFlag, SockType, SockaddrIn};
+    use std::os::fd::AsRawFd;
+
+    let parse = |text: &str| {
+        text.parse::<SockaddrIn>()
+            .map_err(|error| std::io::Error::other(format!("{text}: {error}")))
+    };
+    let fd = socket(
+        AddressFamily::Inet,
+        SockType::Stream,
+        SockFlag::empty(),
+        None,
+    )?;
+    bind(fd.as_raw_fd(), &parse(&format!("{source}:0"))?)?;
+    connect(fd.as_raw_fd(), &parse(&format!("127.0.0.1:{port}"))?)?;
+    let mut stream = TcpStream::from(fd);
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\n{headers}Connection: close\r\n\r\n"
+    )?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok());
+    Ok(status.unwrap_or(0))
+}
+
 /// Polls until GET / returns 200, or the timeout passes.
 fn wait_until_serving(port: u16, timeout: Duration) -> bool {
     let deadline = Instant::now() + timeout;
@@ -94,7 +127,11 @@ fn stack_serves_example_app_and_stops_on_sigterm() {
         return;
     }
     install_example_app(&sandbox);
-    sandbox.set("PHPEEK_PM_BIN", &path_text(&pm));
+    // With loopback trusted, a forwarded header could claim 127.0.0.1; the
+    // /health check must look at the peer itself.
+    sandbox
+        .set("PHPEEK_PM_BIN", &path_text(&pm))
+        .set("NGINX_TRUSTED_PROXIES", "127.0.0.0/8");
     let port: u16 = sandbox.var("NGINX_HTTP_PORT").parse().expect("port");
     let log = std::fs::File::create(sandbox.path("stack.log")).expect("log file");
     let mut child = sandbox
@@ -109,6 +146,9 @@ fn stack_serves_example_app_and_stops_on_sigterm() {
     let serving = wait_until_serving(port, Duration::from_secs(30));
     let page = get(port, "/");
     let health = get(port, "/health");
+    let forwarded = "X-Forwarded-For: 127.0.0.1\r\n";
+    let remote_health = get_from("127.0.0.2", port, "/health", forwarded);
+    let remote_page = get_from("127.0.0.2", port, "/", "");
     let upload = get(port, "/uploads/evil.php");
     let dotfile = get(port, "/.env");
     let hidden_static = get(port, "/.hidden/app.js");
@@ -126,6 +166,8 @@ fn stack_serves_example_app_and_stops_on_sigterm() {
     assert!(body.contains("hello from phpeek"), "{body}");
     let (status, _, body) = health.expect("GET /health");
     assert_eq!((status, body.as_str()), (200, "ok\n"));
+    assert_eq!(remote_health.expect("GET /health from 127.0.0.2"), 404);
+    assert_eq!(remote_page.expect("GET / from 127.0.0.2"), 200);
     let (status, _, body) = upload.expect("GET /uploads/evil.php");
     assert_eq!(status, 404);
     assert!(!body.contains("executed"));
