@@ -142,27 +142,39 @@ pub(crate) fn hooks(settings: &Settings, app_dir: &Path, entrypoint: &str) -> Ve
     }
 
     if steps.migrate {
-        if let Some(address) = settings.text("LARAVEL_MIGRATE_WAIT_FOR") {
-            let seconds = settings.int("LARAVEL_MIGRATE_WAIT_TIMEOUT").unwrap_or(60);
-            let seconds = u64::try_from(seconds).unwrap_or(60);
-            let command = [entrypoint, "wait-for", address, "--timeout"];
-            let mut command: Vec<String> = command.iter().map(|part| (*part).to_owned()).collect();
-            command.push(seconds.to_string());
-            hooks.push(Hook {
-                name: "wait-for-database",
-                command,
-                // The hook's own limit only backs up the wait's timeout.
-                timeout: seconds + 10,
-                continue_on_error: false,
-            });
-        }
+        hooks.extend(migrate_hooks(
+            settings,
+            artisan(&["migrate", "--force"]),
+            entrypoint,
+        ));
+    }
+    hooks
+}
+
+/// Returns the migrate hook, after a wait for LARAVEL_MIGRATE_WAIT_FOR when
+/// that is set.
+fn migrate_hooks(settings: &Settings, migrate: Vec<String>, entrypoint: &str) -> Vec<Hook> {
+    let mut hooks = Vec::new();
+    if let Some(address) = settings.text("LARAVEL_MIGRATE_WAIT_FOR") {
+        let seconds = settings.int("LARAVEL_MIGRATE_WAIT_TIMEOUT").unwrap_or(60);
+        let seconds = u64::try_from(seconds).unwrap_or(60);
+        let command = [entrypoint, "wait-for", address, "--timeout"];
+        let mut command: Vec<String> = command.iter().map(|part| (*part).to_owned()).collect();
+        command.push(seconds.to_string());
         hooks.push(Hook {
-            name: "migrate",
-            command: artisan(&["migrate", "--force"]),
-            timeout: MIGRATE_TIMEOUT,
+            name: "wait-for-database",
+            command,
+            // The hook's own limit only backs up the wait's timeout.
+            timeout: seconds + 10,
             continue_on_error: false,
         });
     }
+    hooks.push(Hook {
+        name: "migrate",
+        command: migrate,
+        timeout: MIGRATE_TIMEOUT,
+        continue_on_error: false,
+    });
     hooks
 }
 

@@ -104,10 +104,184 @@ pub(crate) fn run(target: Target) -> Failure {
 enum Never {}
 
 fn prepare_and_exec(target: Target) -> Result<Never, Failure> {
-    let env = Env::from_process();
-    let settings = Settings::resolve(&env).map_err(Failure::Variables)?;
-    let app_dir = settings.app_dir();
-    let framework = Framework::detect(&app_dir);
+    let start = Start::prepare()?;
+    match target {
+        Target::Command(argv) => start.exec_command(&argv),
+        Target::Stack(extra) => start.exec_stack(&extra),
+    }
+}
+
+/// The steps both targets share, done: settings, app user, folders, and
+/// the template context.
+struct Start {
+    env: Env,
+    settings: Settings,
+    facts: Facts,
+    renderer: Renderer,
+    context: minijinja::Value,
+}
+
+impl Start {
+    fn prepare() -> Result<Start, Failure> {
+        let env = Env::from_process();
+        let settings = Settings::resolve(&env).map_err(Failure::Variables)?;
+        let app_dir = settings.app_dir();
+        let framework = detect_framework(&app_dir);
+        laravel::report_legacy_names(&settings);
+
+        let app_user = prepare_account(&settings)?;
+        let owner = app_user.as_ref().map(|user| Owner {
+            uid: user.uid.as_raw(),
+            gid: user.gid.as_raw(),
+        });
+        let sqlite = settings.text("DB_CONNECTION") == Some("sqlite");
+        folders::prepare(&app_dir, framework, owner, sqlite);
+
+        let facts = Facts {
+            mode: Mode::from_settings(&settings),
+            framework,
+            hooks: laravel_hooks(&settings, framework, &app_dir),
+            app_dir,
+            run_as: app_user.map(|user| (user.name, user.group)),
+            capabilities: Capabilities::probe(),
+            outputs: Outputs {
+                runtime_dir: settings.path("PHPEEK_RUNTIME_DIR"),
+                pm_config: settings.path("PHPEEK_PM_RUNTIME_CONFIG"),
+            },
+        };
+        let renderer = Renderer::new(&settings.path("PHPEEK_TEMPLATE_DIR"));
+        let context = render::build_context(&settings, &facts);
+        Ok(Start {
+            env,
+            settings,
+            facts,
+            renderer,
+            context,
+        })
+    }
+
+    /// Runs the init scripts and execs the user's command, with the php.ini
+    /// drop-in when it can be written.
+    fn exec_command(self, argv: &[OsString]) -> Result<Never, Failure> {
+        let mut env = self.env.clone();
+        // A one-off command such as a shell should start even when the
+        // drop-in can't be written.
+        if let Err(error) = self.render_php_ini(&mut env) {
+            message::info(format_args!(
+                "{error}; continuing without the php.ini drop-in"
+            ));
+        }
+        run_init_scripts(&self.settings, &self.facts.app_dir, &env)?;
+        enter(&self.facts.app_dir);
+        Err(launch::exec(argv, &env).into())
+    }
+
+    /// Renders and checks every config, runs the init scripts and execs
+    /// phpeek-pm with `extra` arguments.
+    fn exec_stack(self, extra: &[OsString]) -> Result<Never, Failure> {
+        let mut env = self.env.clone();
+        self.render_php_ini(&mut env)?;
+        let mode = self.facts.mode;
+        let scheduler = self.facts.capabilities.scheduler;
+        let pm_env = mode::pm_environment(&env, &self.settings, mode, scheduler);
+        check_ports(&self.settings, &pm_env, mode)?;
+        let config = self.prepare_stack(&pm_env)?;
+        run_init_scripts(&self.settings, &self.facts.app_dir, &env)?;
+        enter(&self.facts.app_dir);
+
+        let program = self.settings.text("PHPEEK_PM_BIN").unwrap_or("phpeek-pm");
+        let mut argv = vec![OsString::from(program), "-c".into(), config.into()];
+        argv.extend(extra.iter().cloned());
+        message::info(format_args!(
+            "starting {program} in {} mode",
+            mode_name(mode)
+        ));
+        Err(launch::exec(&argv, &pm_env).into())
+    }
+    /// Renders the php.ini drop-in and points PHP_INI_SCAN_DIR at its
+    /// folder. A leading `:` keeps PHP's compiled-in scan folder, and a
+    /// value the user set is kept in front.
+    fn render_php_ini(&self, env: &mut Env) -> Result<(), RenderError> {
+        let outputs = &self.facts.outputs;
+        let ini = outputs.php_ini();
+        self.renderer
+            .render_to(render::PHP_INI_TEMPLATE, &self.context, &ini)?;
+        let dir = outputs.php_ini_dir().display().to_string();
+        let scan_dir = match env.get("PHP_INI_SCAN_DIR") {
+            Some(existing) if !existing.is_empty() => format!("{existing}:{dir}"),
+            _ => format!(":{dir}"),
+        };
+        env.set("PHP_INI_SCAN_DIR", &scan_dir);
+        message::info(format_args!("rendered {}", ini.display()));
+        Ok(())
+    }
+
+    /// Renders nginx.conf, php-fpm.conf and the phpeek-pm config (unless a
+    /// mounted one exists), then checks all three. Returns the phpeek-pm
+    /// config to run.
+    fn prepare_stack(&self, pm_env: &Env) -> Result<PathBuf, Failure> {
+        let outputs = &self.facts.outputs;
+        let render = |template, path: &Path| self.renderer.render_to(template, &self.context, path);
+        render(render::NGINX_TEMPLATE, &outputs.nginx_conf())?;
+        // nginx creates its temporary folders, but not their parent.
+        let temp_dir = outputs.runtime_dir.join("nginx");
+        render::create_folder(&temp_dir).map_err(|source| RenderError::Write {
+            path: temp_dir.display().to_string(),
+            source,
+        })?;
+        render(render::FPM_TEMPLATE, &outputs.fpm_conf())?;
+        message::info(format_args!(
+            "rendered {} and {}",
+            outputs.nginx_conf().display(),
+            outputs.fpm_conf().display()
+        ));
+
+        let config = match mounted_config(&self.settings) {
+            Some(path) => path,
+            None => {
+                render(render::PM_TEMPLATE, &outputs.pm_config)?;
+                message::info(format_args!("rendered {}", outputs.pm_config.display()));
+                outputs.pm_config.clone()
+            }
+        };
+        self.verify_stack(&config, pm_env)?;
+        Ok(config)
+    }
+
+    /// Runs `php-fpm -t`, `nginx -t` and the phpeek-pm loader.
+    fn verify_stack(&self, config: &Path, pm_env: &Env) -> Result<(), VerifyError> {
+        let outputs = &self.facts.outputs;
+        let fpm = self.settings.text("PHP_FPM_BIN").unwrap_or("php-fpm");
+        verify::php_fpm(fpm, &outputs.fpm_conf(), pm_env)?;
+        let nginx = self.settings.text("NGINX_BIN").unwrap_or("nginx");
+        let prefix = format!("{}/", outputs.runtime_dir.display());
+        verify::nginx(nginx, &prefix, &outputs.nginx_conf(), pm_env)?;
+        verify::pm_config(config, pm_env)
+    }
+}
+
+/// Returns the config named by PHPEEK_PM_CONFIG when that file exists.
+/// A name without a file is reported, and the config is rendered instead.
+fn mounted_config(settings: &Settings) -> Option<PathBuf> {
+    let path = PathBuf::from(settings.text("PHPEEK_PM_CONFIG")?);
+    if path.is_file() {
+        message::info(format_args!(
+            "using the mounted phpeek-pm config {}",
+            path.display()
+        ));
+        Some(path)
+    } else {
+        message::info(format_args!(
+            "PHPEEK_PM_CONFIG {} does not exist; rendering the config instead",
+            path.display()
+        ));
+        None
+    }
+}
+
+/// Detects the framework and reports it in one line.
+fn detect_framework(app_dir: &Path) -> Framework {
+    let framework = Framework::detect(app_dir);
     if app_dir.is_dir() {
         message::info(format_args!(
             "detected {framework} app in {}",
@@ -119,66 +293,7 @@ fn prepare_and_exec(target: Target) -> Result<Never, Failure> {
             app_dir.display()
         ));
     }
-    laravel::report_legacy_names(&settings);
-
-    let app_user = prepare_account(&settings)?;
-    let owner = app_user.as_ref().map(|user| Owner {
-        uid: user.uid.as_raw(),
-        gid: user.gid.as_raw(),
-    });
-    let sqlite = settings.text("DB_CONNECTION") == Some("sqlite");
-    folders::prepare(&app_dir, framework, owner, sqlite);
-
-    let mode = Mode::from_settings(&settings);
-    let capabilities = Capabilities::probe();
-    let facts = Facts {
-        mode,
-        framework,
-        app_dir: app_dir.clone(),
-        run_as: app_user.map(|user| (user.name, user.group)),
-        hooks: laravel_hooks(&settings, framework, &app_dir),
-        capabilities,
-        outputs: Outputs {
-            runtime_dir: settings.path("PHPEEK_RUNTIME_DIR"),
-            pm_config: settings.path("PHPEEK_PM_RUNTIME_CONFIG"),
-        },
-    };
-    let renderer = Renderer::new(&settings.path("PHPEEK_TEMPLATE_DIR"));
-    let context = render::build_context(&settings, &facts);
-
-    let mut child_env = env.clone();
-    match &target {
-        Target::Command(argv) => {
-            // A one-off command such as a shell should start even when the
-            // drop-in can't be written.
-            if let Err(error) = render_php_ini(&renderer, &context, &facts.outputs, &mut child_env)
-            {
-                message::info(format_args!(
-                    "{error}; continuing without the php.ini drop-in"
-                ));
-            }
-            run_init_scripts(&settings, &app_dir, &child_env)?;
-            enter(&app_dir);
-            Err(launch::exec(argv, &child_env).into())
-        }
-        Target::Stack(extra) => {
-            render_php_ini(&renderer, &context, &facts.outputs, &mut child_env)?;
-            let pm_env = mode::pm_environment(&child_env, &settings, mode, capabilities.scheduler);
-            check_ports(&settings, &pm_env, mode)?;
-            let config = prepare_stack(&settings, &renderer, &context, &facts, &pm_env)?;
-            run_init_scripts(&settings, &app_dir, &child_env)?;
-            enter(&app_dir);
-
-            let program = settings.text("PHPEEK_PM_BIN").unwrap_or("phpeek-pm");
-            let mut argv = vec![OsString::from(program), "-c".into(), config.into()];
-            argv.extend(extra.iter().cloned());
-            message::info(format_args!(
-                "starting {program} in {} mode",
-                mode_name(mode)
-            ));
-            Err(launch::exec(&argv, &pm_env).into())
-        }
-    }
+    framework
 }
 
 fn mode_name(mode: Mode) -> &'static str {
@@ -210,27 +325,7 @@ fn laravel_hooks(settings: &Settings, framework: Framework, app_dir: &Path) -> V
     laravel::hooks(settings, app_dir, &entrypoint)
 }
 
-/// Renders the php.ini drop-in and points PHP_INI_SCAN_DIR at its folder.
-/// A leading `:` keeps PHP's compiled-in scan folder; a value the user set
-/// is kept in front.
-fn render_php_ini(
-    renderer: &Renderer,
-    context: &minijinja::Value,
-    outputs: &Outputs,
-    env: &mut Env,
-) -> Result<(), RenderError> {
-    renderer.render_to(render::PHP_INI_TEMPLATE, context, &outputs.php_ini())?;
-    let dir = outputs.php_ini_dir().display().to_string();
-    let scan_dir = match env.get("PHP_INI_SCAN_DIR") {
-        Some(existing) if !existing.is_empty() => format!("{existing}:{dir}"),
-        _ => format!(":{dir}"),
-    };
-    env.set("PHP_INI_SCAN_DIR", &scan_dir);
-    message::info(format_args!("rendered {}", outputs.php_ini().display()));
-    Ok(())
-}
-
-/// Refuses Reverb on nginx's port, which would make one of them fail to
+/// Rejects Reverb on nginx's port, which would make one of them fail to
 /// bind. Only checked when Reverb runs.
 fn check_ports(settings: &Settings, pm_env: &Env, mode: Mode) -> Result<(), Failure> {
     if mode != Mode::Full || !mode::process_enabled(pm_env, "REVERB") {
@@ -244,68 +339,6 @@ fn check_ports(settings: &Settings, pm_env: &Env, mode: Mode) -> Result<(), Fail
         )));
     }
     Ok(())
-}
-
-/// Renders nginx.conf, php-fpm.conf and the phpeek-pm config (unless a
-/// mounted one exists), then checks all three. Returns the phpeek-pm config
-/// to run.
-fn prepare_stack(
-    settings: &Settings,
-    renderer: &Renderer,
-    context: &minijinja::Value,
-    facts: &Facts,
-    pm_env: &Env,
-) -> Result<PathBuf, Failure> {
-    let outputs = &facts.outputs;
-    renderer.render_to(render::NGINX_TEMPLATE, context, &outputs.nginx_conf())?;
-    // nginx creates its temporary folders, but not their parent.
-    let temp_dir = outputs.runtime_dir.join("nginx");
-    render::create_folder(&temp_dir).map_err(|source| RenderError::Write {
-        path: temp_dir.display().to_string(),
-        source,
-    })?;
-    renderer.render_to(render::FPM_TEMPLATE, context, &outputs.fpm_conf())?;
-    message::info(format_args!(
-        "rendered {} and {}",
-        outputs.nginx_conf().display(),
-        outputs.fpm_conf().display()
-    ));
-
-    let mounted = settings
-        .text("PHPEEK_PM_CONFIG")
-        .map(PathBuf::from)
-        .filter(|path| {
-            let exists = path.is_file();
-            if !exists {
-                message::info(format_args!(
-                    "PHPEEK_PM_CONFIG {} does not exist; rendering the config instead",
-                    path.display()
-                ));
-            }
-            exists
-        });
-    let config = match mounted {
-        Some(path) => {
-            message::info(format_args!(
-                "using the mounted phpeek-pm config {}",
-                path.display()
-            ));
-            path
-        }
-        None => {
-            renderer.render_to(render::PM_TEMPLATE, context, &outputs.pm_config)?;
-            message::info(format_args!("rendered {}", outputs.pm_config.display()));
-            outputs.pm_config.clone()
-        }
-    };
-
-    let fpm = settings.text("PHP_FPM_BIN").unwrap_or("php-fpm");
-    verify::php_fpm(fpm, &outputs.fpm_conf(), pm_env)?;
-    let nginx = settings.text("NGINX_BIN").unwrap_or("nginx");
-    let prefix = format!("{}/", outputs.runtime_dir.display());
-    verify::nginx(nginx, &prefix, &outputs.nginx_conf(), pm_env)?;
-    verify::pm_config(&config, pm_env)?;
-    Ok(config)
 }
 
 fn run_init_scripts(settings: &Settings, app_dir: &Path, env: &Env) -> Result<(), Failure> {
