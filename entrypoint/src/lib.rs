@@ -6,15 +6,15 @@
 //!
 //! # How it works
 //!
-//! 1. [`args`] decides between starting the stack and running a command.
-//! 2. [`settings`] validates every environment variable listed in
-//!    [`vars`], reporting all invalid ones at once.
-//! 3. [`framework`] detects Laravel, Symfony or WordPress; [`accounts`]
-//!    applies PUID/PGID as root; [`folders`] creates the writable folders
+//! 1. `args` decides between starting the stack and running a command.
+//! 2. `settings` validates every environment variable listed in
+//!    `vars`, reporting all invalid ones at once.
+//! 3. `framework` detects Laravel, Symfony or WordPress; `accounts`
+//!    applies PUID/PGID as root; `folders` creates the writable folders
 //!    and hands them to the app user.
-//! 4. [`render`] fills the templates; [`verify`] runs `php-fpm -t`,
+//! 4. `render` fills the templates; `verify` runs `php-fpm -t`,
 //!    `nginx -t` and the phpeek-pm loader on the results.
-//! 5. [`init_scripts`] runs the user's scripts, then [`launch`] execs
+//! 5. `init_scripts` runs the user's scripts, then `launch` execs
 //!    phpeek-pm, so it becomes PID 1.
 //!
 //! # Exit codes
