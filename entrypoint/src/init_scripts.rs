@@ -1,0 +1,171 @@
+//! Init scripts: every `*.sh` file in PHPEEK_INIT_DIR, run with `sh` in
+//! name order before the start.
+
+use std::ffi::OsString;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use crate::message;
+use crate::settings::Env;
+
+/// An init script that failed, which stops the start.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum InitError {
+    /// The folder exists but can't be listed.
+    #[error("failed to list init scripts in {dir}")]
+    List {
+        /// The init folder.
+        dir: String,
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
+    /// `sh` could not be started.
+    #[error("failed to run init script {name} with sh")]
+    Spawn {
+        /// The script's file name.
+        name: String,
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
+    /// The script exited non-zero or was killed.
+    #[error("init script {name} failed with {status}")]
+    Failed {
+        /// The script's file name.
+        name: String,
+        /// "exit code N" or "signal N".
+        status: String,
+    },
+}
+
+/// Lists the `*.sh` files in `dir`, sorted by name (byte order). A missing
+/// folder has no scripts. Sub-folders are skipped; the executable bit
+/// doesn't matter.
+///
+/// # Errors
+///
+/// Returns an error when `dir` exists but can't be read.
+pub(crate) fn find(dir: &Path) -> Result<Vec<PathBuf>, InitError> {
+    let listing_failed = |source| InitError::List {
+        dir: dir.display().to_string(),
+        source,
+    };
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(error) => return Err(listing_failed(error)),
+    };
+    let mut scripts: Vec<(OsString, PathBuf)> = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(listing_failed)?;
+        let path = entry.path();
+        let is_script = path.extension().is_some_and(|extension| extension == "sh");
+        if is_script && path.is_file() {
+            scripts.push((entry.file_name(), path));
+        }
+    }
+    scripts.sort();
+    Ok(scripts.into_iter().map(|(_, path)| path).collect())
+}
+
+/// Runs every script in `dir` with `sh`, in order, in `working_dir`, with
+/// `env`. Each script's output goes to the container log.
+///
+/// # Errors
+///
+/// Stops at the first script that fails and returns its name and status.
+pub(crate) fn run_all(dir: &Path, working_dir: &Path, env: &Env) -> Result<(), InitError> {
+    let scripts = find(dir)?;
+    if scripts.is_empty() {
+        return Ok(());
+    }
+    message::info(format_args!(
+        "running {} init scripts from {}",
+        scripts.len(),
+        dir.display()
+    ));
+    for script in &scripts {
+        run(script, working_dir, env)?;
+    }
+    Ok(())
+}
+
+fn run(script: &Path, working_dir: &Path, env: &Env) -> Result<(), InitError> {
+    let name = script
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    message::info(format_args!("running init script {name}"));
+    let status = Command::new("sh")
+        .arg(script)
+        .current_dir(working_dir)
+        .env_clear()
+        .envs(env.iter())
+        .stdin(Stdio::null())
+        .status()
+        .map_err(|source| InitError::Spawn {
+            name: name.clone(),
+            source,
+        })?;
+    if status.success() {
+        return Ok(());
+    }
+    let status = match status.code() {
+        Some(code) => format!("exit code {code}"),
+        None => {
+            use std::os::unix::process::ExitStatusExt;
+            format!("signal {}", status.signal().unwrap_or_default())
+        }
+    };
+    Err(InitError::Failed { name, status })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scripts_are_sorted_and_filtered() -> io::Result<()> {
+        let dir = tempfile::tempdir()?;
+        for name in ["20-b.sh", "10-a.sh", "notes.txt", "30-c.sh.bak", "05.SH"] {
+            std::fs::write(dir.path().join(name), "true\n")?;
+        }
+        std::fs::create_dir(dir.path().join("15-dir.sh"))?;
+        let names: Vec<String> = find(dir.path())
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|path| path.file_name()?.to_str().map(str::to_owned))
+            .collect();
+
+        assert_eq!(names, ["10-a.sh", "20-b.sh"]);
+        Ok(())
+    }
+
+    #[test]
+    fn missing_folder_has_no_scripts() {
+        let found = find(Path::new("/nonexistent/phpeek-init"));
+
+        assert!(found.is_ok_and(|scripts| scripts.is_empty()));
+    }
+
+    #[test]
+    fn failing_script_stops_with_name_and_code() -> io::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let marker = dir.path().join("ran-30");
+        std::fs::write(dir.path().join("10-ok.sh"), "exit 0\n")?;
+        std::fs::write(dir.path().join("20-fail.sh"), "exit 3\n")?;
+        let third = format!("touch '{}'\n", marker.display());
+        std::fs::write(dir.path().join("30-after.sh"), third)?;
+        let env = Env::from_pairs([("PATH", "/usr/bin:/bin")]);
+        let error = run_all(dir.path(), dir.path(), &env).err();
+
+        assert_eq!(
+            error.map(|error| error.to_string()),
+            Some("init script 20-fail.sh failed with exit code 3".to_owned())
+        );
+        assert!(!marker.exists());
+        Ok(())
+    }
+}

@@ -1,0 +1,160 @@
+//! Rendering the config templates with minijinja.
+//!
+//! Templates are loaded from PHPEEK_TEMPLATE_DIR by name. Undefined
+//! variables are errors, so a typo in a template fails the start with the
+//! template's name and line instead of rendering an empty value.
+
+mod context;
+mod filters;
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use minijinja::syntax::SyntaxConfig;
+use minijinja::{AutoEscape, Environment, UndefinedBehavior};
+
+pub(crate) use context::{build as build_context, Facts, Outputs};
+
+/// The templates and the files they render to.
+pub(crate) const PM_TEMPLATE: &str = "phpeek-pm.yaml.j2";
+/// nginx main config and server block.
+pub(crate) const NGINX_TEMPLATE: &str = "nginx.conf.j2";
+/// php-fpm global section and pool.
+pub(crate) const FPM_TEMPLATE: &str = "php-fpm.conf.j2";
+/// php.ini drop-in.
+pub(crate) const PHP_INI_TEMPLATE: &str = "php.ini.j2";
+
+/// A failed render or write.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum RenderError {
+    /// The template is missing or invalid, or uses a value it can't.
+    #[error("failed to render {template} from {dir}: {detail}")]
+    Template {
+        /// Template name.
+        template: String,
+        /// Template directory.
+        dir: String,
+        /// minijinja's message with the line.
+        detail: String,
+    },
+    /// The output could not be written.
+    #[error("failed to write {path}")]
+    Write {
+        /// The output file.
+        path: String,
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// Renders templates from one directory.
+pub(crate) struct Renderer {
+    env: Environment<'static>,
+    dir: PathBuf,
+}
+
+impl Renderer {
+    /// Prepares a renderer for the templates in `dir`. Nothing is read
+    /// until a template is rendered.
+    pub(crate) fn new(dir: &Path) -> Renderer {
+        let mut env = Environment::new();
+        env.set_loader(minijinja::path_loader(dir));
+        env.set_undefined_behavior(UndefinedBehavior::Strict);
+        // These are config files, never HTML or JSON.
+        env.set_auto_escape_callback(|_| AutoEscape::None);
+        let syntax = SyntaxConfig::builder()
+            .trim_blocks(true)
+            .lstrip_blocks(true)
+            .keep_trailing_newline(true)
+            .build();
+        if let Ok(syntax) = syntax {
+            env.set_syntax(syntax);
+        }
+        filters::register(&mut env);
+        Renderer {
+            env,
+            dir: dir.to_path_buf(),
+        }
+    }
+
+    /// Renders template `name` with `context`.
+    ///
+    /// # Errors
+    ///
+    /// Returns [`RenderError::Template`] when the template is missing,
+    /// doesn't parse, or fails while rendering.
+    pub(crate) fn render(
+        &self,
+        name: &str,
+        context: &minijinja::Value,
+    ) -> Result<String, RenderError> {
+        let failed = |error: minijinja::Error| RenderError::Template {
+            template: name.to_owned(),
+            dir: self.dir.display().to_string(),
+            detail: describe(&error),
+        };
+        let template = self.env.get_template(name).map_err(failed)?;
+        template.render(context).map_err(failed)
+    }
+
+    /// Renders template `name` into the file `path`, creating its folder.
+    ///
+    /// # Errors
+    ///
+    /// Returns an error when rendering or writing fails.
+    pub(crate) fn render_to(
+        &self,
+        name: &str,
+        context: &minijinja::Value,
+        path: &Path,
+    ) -> Result<(), RenderError> {
+        let text = self.render(name, context)?;
+        write(path, &text)
+    }
+}
+
+/// Returns minijinja's message with its causes, on one line.
+fn describe(error: &minijinja::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// Writes `text` to `path`, creating the folder with mode 0755 so that
+/// workers that switch to the app user can still reach the file.
+///
+/// # Errors
+///
+/// Returns [`RenderError::Write`] naming the path.
+pub(crate) fn write(path: &Path, text: &str) -> Result<(), RenderError> {
+    let failed = |source| RenderError::Write {
+        path: path.display().to_string(),
+        source,
+    };
+    if let Some(folder) = path.parent() {
+        create_folder(folder).map_err(failed)?;
+    }
+    std::fs::write(path, text).map_err(failed)
+}
+
+/// Creates `folder` and its parents with mode 0755.
+///
+/// # Errors
+///
+/// Returns the I/O error of the first folder that can't be created.
+pub(crate) fn create_folder(folder: &Path) -> io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o755)
+        .create(folder)
+}
+
+#[cfg(test)]
+mod tests;

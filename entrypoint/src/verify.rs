@@ -1,0 +1,195 @@
+//! Checks of the rendered configs before anything starts: `php-fpm -t`,
+//! `nginx -t` and the phpeek-pm config loader.
+//!
+//! On failure the validator's own output is copied to stderr unchanged,
+//! followed by one line naming the file and the exit code.
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use crate::message;
+use crate::settings::Env;
+
+/// A config that a validator rejected, or a validator that didn't run.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum VerifyError {
+    /// The validator exited non-zero; its output is already on stderr.
+    #[error("`{command}` rejected {path} (exit code {code}); its output is above")]
+    Rejected {
+        /// The command line, for the message.
+        command: String,
+        /// The config file.
+        path: String,
+        /// The validator's exit code, or -1 when a signal ended it.
+        code: i32,
+    },
+    /// The validator could not be started.
+    #[error("failed to run {program} (set {variable} to the right program)")]
+    NotRun {
+        /// The program.
+        program: String,
+        /// The variable that names it.
+        variable: &'static str,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The phpeek-pm config has errors; they are listed in the message.
+    #[error("invalid phpeek-pm config {path}:\n{report}")]
+    InvalidPmConfig {
+        /// The config file.
+        path: String,
+        /// Every problem, one per line.
+        report: String,
+    },
+}
+
+/// Runs `php-fpm -t` on the rendered php-fpm config, with `env`, which
+/// includes PHP_INI_SCAN_DIR, so the php.ini drop-in is read as well.
+///
+/// # Errors
+///
+/// Returns an error when php-fpm can't run or rejects the config.
+pub(crate) fn php_fpm(program: &str, config: &Path, env: &Env) -> Result<(), VerifyError> {
+    let mut command = Command::new(program);
+    command.arg("-t").arg("--fpm-config").arg(config);
+    run(command, env, ("PHP_FPM_BIN", program), config)?;
+    message::info(format_args!("php-fpm -t accepted {}", config.display()));
+    Ok(())
+}
+
+/// Runs `nginx -t` on the rendered nginx config. `-e stderr` keeps nginx
+/// from opening its compiled-in error log first, which fails without root.
+///
+/// # Errors
+///
+/// Returns an error when nginx can't run or rejects the config.
+pub(crate) fn nginx(
+    program: &str,
+    prefix: &str,
+    config: &Path,
+    env: &Env,
+) -> Result<(), VerifyError> {
+    let mut command = Command::new(program);
+    command
+        .args(["-t", "-q", "-p", prefix, "-e", "stderr", "-c"])
+        .arg(config);
+    run(command, env, ("NGINX_BIN", program), config)?;
+    message::info(format_args!("nginx -t accepted {}", config.display()));
+    Ok(())
+}
+
+fn run(
+    mut command: Command,
+    env: &Env,
+    (variable, program): (&'static str, &str),
+    config: &Path,
+) -> Result<(), VerifyError> {
+    command.env_clear().envs(env.iter()).stdin(Stdio::null());
+    let line = describe(&command);
+    let output: Output = command.output().map_err(|source| VerifyError::NotRun {
+        program: program.to_owned(),
+        variable,
+        source,
+    })?;
+    if output.status.success() {
+        return Ok(());
+    }
+    message::passthrough(&output.stdout);
+    message::passthrough(&output.stderr);
+    Err(VerifyError::Rejected {
+        command: line,
+        path: config.display().to_string(),
+        code: output.status.code().unwrap_or(-1),
+    })
+}
+
+fn describe(command: &Command) -> String {
+    let mut parts = vec![command.get_program().to_string_lossy().into_owned()];
+    parts.extend(
+        command
+            .get_args()
+            .map(|arg| arg.to_string_lossy().into_owned()),
+    );
+    parts.join(" ")
+}
+
+/// Loads the phpeek-pm config at `path` with the library's loader
+/// (`load_str`), as phpeek-pm will, with the environment phpeek-pm gets.
+///
+/// # Errors
+///
+/// Returns every problem the loader found when the config has errors.
+pub(crate) fn pm_config(path: &Path, env: &Env) -> Result<(), VerifyError> {
+    let invalid = |report: String| VerifyError::InvalidPmConfig {
+        path: path.display().to_string(),
+        report,
+    };
+    let text = std::fs::read_to_string(path)
+        .map_err(|error| invalid(format!("failed to read the file: {error}")))?;
+    let name = path.display().to_string();
+    let loaded = phpeek::config::load_str(&text, &name, env)
+        .map_err(|report| invalid(report.to_string()))?;
+
+    let warnings = loaded.warnings.len();
+    let count = loaded.config.processes.len();
+    let suffix = match warnings {
+        0 => String::new(),
+        1 => ", 1 warning".to_owned(),
+        _ => format!(", {warnings} warnings"),
+    };
+    message::info(format_args!(
+        "phpeek-pm config {} is valid: {count} enabled processes{suffix}",
+        path.display()
+    ));
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_program_names_variable() {
+        let error = php_fpm(
+            "/nonexistent/php-fpm",
+            Path::new("/tmp/x.conf"),
+            &Env::default(),
+        )
+        .err()
+        .map(|error| error.to_string());
+
+        assert_eq!(
+            error.as_deref(),
+            Some("failed to run /nonexistent/php-fpm (set PHP_FPM_BIN to the right program)")
+        );
+    }
+
+    #[test]
+    fn failing_validator_reports_exit_code() {
+        let env = Env::from_pairs([("PATH", "/usr/bin:/bin")]);
+        let mut command = Command::new("sh");
+        command.args(["-c", "exit 78"]);
+        let error = run(command, &env, ("PHP_FPM_BIN", "sh"), Path::new("/x.conf")).err();
+
+        assert!(matches!(
+            error,
+            Some(VerifyError::Rejected { code: 78, .. })
+        ));
+    }
+
+    #[test]
+    fn pm_config_errors_are_listed() -> std::io::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("pm.yaml");
+        std::fs::write(&path, "processes:\n  web:\n    scale: 0\n")?;
+        let error = pm_config(&path, &Env::default())
+            .err()
+            .map(|error| error.to_string());
+        let text = error.unwrap_or_default();
+
+        assert!(text.contains("process has no `command`"), "{text}");
+        assert!(text.contains("scale must be at least 1"), "{text}");
+        Ok(())
+    }
+}
