@@ -175,8 +175,14 @@ pub(crate) const SHORT_NAMES: &[(&str, &str)] = &[
 
 /// `PHPEEK_PM_*` names that are not settings. phpeek-pm and PHPeek PM 1.x
 /// set most of them on children, and a child may run phpeek-pm itself.
+/// `phpeek-entrypoint` reads the binary and runtime config paths, `phpeek-pm
+/// ctl` reads the API URL, and PHPeek PM 1.x read `READ_ONLY_ROOT`.
 pub(crate) const NOT_SETTINGS: &[&str] = &[
     "PHPEEK_PM_CONFIG",
+    "PHPEEK_PM_BIN",
+    "PHPEEK_PM_RUNTIME_CONFIG",
+    "PHPEEK_PM_API_URL",
+    "PHPEEK_PM_READ_ONLY_ROOT",
     "PHPEEK_PM_PROCESS",
     "PHPEEK_PM_PROCESS_NAME",
     "PHPEEK_PM_INSTANCE_ID",
