@@ -21,6 +21,7 @@ mod credentials;
 mod decode;
 mod fields;
 mod health;
+mod logging;
 pub mod model;
 mod node;
 mod process;
@@ -307,7 +308,7 @@ processes:
             "processes.php-fpm.health_check.mode",
             "processes.php-fpm.shutdown.kill_signal",
             "processes.php-fpm.shutdown.graceful",
-            "processes.php-fpm.logging",
+            "processes.php-fpm.logging.stdout",
             "processes.scheduler.schedule",
         ]
         .into_iter()

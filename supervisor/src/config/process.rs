@@ -11,7 +11,10 @@ use nix::sys::signal::Signal;
 
 use super::decode::{decode_hook, restart_policy};
 use super::fields::{join, Decoder, Field};
-use super::model::{DependencyCondition, Process, ProcessKind, RestartPolicy, Shutdown};
+use super::logging::decode_logging;
+use super::model::{
+    DependencyCondition, Global, Process, ProcessKind, ProcessLogging, RestartPolicy, Shutdown,
+};
 use super::node::{Origin, Value};
 use super::{credentials, health};
 
@@ -21,7 +24,6 @@ const INERT_PROCESS_KEYS: &[&str] = &[
     "stdout",
     "stderr",
     "max_scale",
-    "logging",
     "schedule",
     "schedule_timezone",
     "schedule_timeout",
@@ -72,11 +74,12 @@ pub(crate) struct DependencyDraft {
     pub(crate) path: String,
 }
 
-/// Decodes the `processes` mapping in file order.
+/// Decodes the `processes` mapping in file order. `global` gives the
+/// defaults that processes inherit.
 pub(crate) fn decode_all(
     decoder: &mut Decoder<'_>,
     field: &Field<'_>,
-    default_restart: RestartPolicy,
+    global: &Global,
 ) -> Vec<ProcessDraft> {
     let Some(entries) = field.node.entries() else {
         let message = format!(
@@ -100,13 +103,7 @@ pub(crate) fn decode_all(
             node: &entry.value,
             path,
         };
-        let draft = decode_process(
-            decoder,
-            &entry.key,
-            &entry.key_origin,
-            &item,
-            default_restart,
-        );
+        let draft = decode_process(decoder, &entry.key, &entry.key_origin, &item, global);
         drafts.extend(draft);
     }
     drafts
@@ -123,7 +120,7 @@ fn decode_process(
     name: &str,
     origin: &Origin,
     field: &Field<'_>,
-    default_restart: RestartPolicy,
+    global: &Global,
 ) -> Option<ProcessDraft> {
     let mut fields = decoder.fields(field.node, &field.path)?;
 
@@ -164,11 +161,15 @@ fn decode_process(
         Some(shutdown) => decode_shutdown(decoder, &shutdown, enabled),
         None => default_shutdown(),
     };
+    let logging = match fields.get("logging") {
+        Some(logging) => decode_logging(decoder, &logging, global),
+        None => ProcessLogging::inherit(global),
+    };
     warn_unimplemented_schedule(decoder, fields.get("schedule"));
     fields.finish(decoder, INERT_PROCESS_KEYS);
 
     let default_restart = match kind {
-        ProcessKind::Longrun => default_restart,
+        ProcessKind::Longrun => global.restart_policy,
         ProcessKind::Oneshot => RestartPolicy::Never,
     };
     let process = Process {
@@ -184,6 +185,7 @@ fn decode_process(
         user,
         health_check,
         shutdown,
+        logging,
     };
     Some(ProcessDraft {
         process,

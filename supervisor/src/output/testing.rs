@@ -23,16 +23,28 @@ pub(crate) struct FileOutput {
 
 impl FileOutput {
     pub(crate) fn start(format: LogFormat, max_line_bytes: usize) -> FileOutput {
+        FileOutput::with_settings(OutputSettings {
+            format,
+            max_line_bytes,
+            ..OutputSettings::default()
+        })
+    }
+
+    /// Starts an output with `settings`, whose target is replaced by the file.
+    pub(crate) fn with_settings(settings: OutputSettings) -> FileOutput {
         let file = NamedTempFile::new().expect("create temporary file");
         let target = file.reopen().expect("reopen temporary file");
         let output = Output::start(OutputSettings {
-            format,
-            max_line_bytes,
             target: OutputTarget::Fd(target.into()),
-            ..OutputSettings::default()
+            ..settings
         })
         .expect("start output");
         FileOutput { output, file }
+    }
+
+    /// Returns what the output has written so far.
+    pub(crate) fn written(&self) -> String {
+        std::fs::read_to_string(self.file.path()).expect("output is UTF-8")
     }
 
     /// Shuts the output down and returns everything it wrote.
