@@ -159,18 +159,19 @@ pub(crate) fn push_slug(msg: &str, out: &mut Vec<u8>) -> bool {
     let start = out.len();
     let mut gap = false;
     for byte in msg.bytes() {
-        if out.len() - start >= MAX_SLUG_BYTES {
+        if !byte.is_ascii_alphanumeric() {
+            gap = true;
+            continue;
+        }
+        let underscore = gap && out.len() > start;
+        if out.len() - start + usize::from(underscore) + 1 > MAX_SLUG_BYTES {
             break;
         }
-        if byte.is_ascii_alphanumeric() {
-            if gap && out.len() > start {
-                out.push(b'_');
-            }
-            out.push(byte.to_ascii_lowercase());
-            gap = false;
-        } else {
-            gap = true;
+        if underscore {
+            out.push(b'_');
         }
+        out.push(byte.to_ascii_lowercase());
+        gap = false;
     }
     out.len() > start
 }

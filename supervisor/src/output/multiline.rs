@@ -11,7 +11,10 @@
 //! indented line continues a record only once that record looks like an
 //! error: its first line has a detected level of WARN or above or contains
 //! `Exception` or `Error`, or one of the lines above has joined it. So the
-//! indented progress lines of `php artisan queue:work` stay separate.
+//! indented progress lines of `php artisan queue:work` stay separate. A
+//! blank line after such a record is held back: it joins the record only
+//! together with a continuation line after it, as PHP writes a blank line
+//! before `Next …`, and is otherwise emitted as a record of its own.
 //!
 //! A record is emitted when a line arrives that does not continue it, when
 //! it holds `max_lines` lines, when the next line would take it past the
@@ -37,6 +40,8 @@ struct Pending {
     lines: u32,
     /// Whether an indented line may continue it, once known.
     error_like: Option<bool>,
+    /// Whether a blank line arrived after it and is not part of it yet.
+    held_blank: bool,
 }
 
 /// A complete record handed to the caller: one line, or several joined with
@@ -77,22 +82,39 @@ impl Assembler {
         }
     }
 
-    /// Appends `line` to the pending record if it continues it. Returns
-    /// false, changing nothing, if it does not.
+    /// Appends `line` to the pending record if it continues it, or holds it
+    /// back if it is a blank line that may. Returns false if it does
+    /// neither, and then the caller must flush before starting a record.
     pub(crate) fn join(&mut self, line: &str) -> bool {
-        let Some(pending) = &self.pending else {
+        // A blank line is a record of its own.
+        let Some(pending) = self.pending.as_ref().filter(|_| !self.text.is_empty()) else {
             return false;
         };
-        let fits = self.text.len() + 1 + line.len() <= self.max_bytes;
-        if pending.lines >= self.max_lines || !fits || !self.continues(line) {
+        let held = usize::from(pending.held_blank);
+        let lines_after = pending.lines + 1 + u32::from(pending.held_blank);
+        let fits = self.text.len() + held + 1 + line.len() <= self.max_bytes;
+        if lines_after > self.max_lines || !fits {
+            return false;
+        }
+        if line.is_empty() && !pending.held_blank && self.start_pattern.is_none() {
+            let held = self.is_error_like();
+            if let Some(pending) = self.pending.as_mut().filter(|_| held) {
+                pending.held_blank = true;
+            }
+            return held;
+        }
+        if !self.continues(line) {
             return false;
         }
 
+        if let Some(pending) = &mut self.pending {
+            if std::mem::take(&mut pending.held_blank) {
+                self.text.push('\n');
+            }
+            pending.lines = lines_after;
+        }
         self.text.push('\n');
         self.text.push_str(line);
-        if let Some(pending) = &mut self.pending {
-            pending.lines += 1;
-        }
         true
     }
 
@@ -113,6 +135,7 @@ impl Assembler {
             level,
             lines: 1,
             error_like: None,
+            held_blank: false,
         });
     }
 
@@ -128,14 +151,22 @@ impl Assembler {
         self.pending.as_ref().map(|pending| pending.deadline)
     }
 
-    /// Passes the pending record, if any, to `emit` and clears it.
-    pub(crate) fn flush(&mut self, emit: impl FnOnce(Joined<'_>)) {
+    /// Passes the pending record, if any, to `emit` and clears it. A blank
+    /// line held back after it is passed as a record of its own.
+    pub(crate) fn flush(&mut self, mut emit: impl FnMut(Joined<'_>)) {
         if let Some(pending) = self.pending.take() {
             emit(Joined {
                 text: &self.text,
                 time: pending.time,
                 level: pending.level,
             });
+            if pending.held_blank {
+                emit(Joined {
+                    text: "",
+                    time: pending.time,
+                    level: None,
+                });
+            }
         }
     }
 
