@@ -353,3 +353,7 @@ fn reason(error: &regex::Error) -> String {
     let last = last.unwrap_or(&text);
     last.strip_prefix("error: ").unwrap_or(last).to_owned()
 }
+
+#[cfg(test)]
+#[path = "logging_tests.rs"]
+mod tests;

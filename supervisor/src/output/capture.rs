@@ -209,11 +209,18 @@ mod tests {
     use std::process::{Command, Stdio};
     use std::thread;
 
+    use std::io::Read as _;
+    use std::os::fd::AsRawFd as _;
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    use nix::fcntl::{fcntl, FcntlArg};
     use serde_json::Value;
 
     use super::*;
-    use crate::config::{LogFormat, LogLevel};
+    use crate::config::{LineFilters, LogFormat, LogLevel, LogOverflow, Multiline, ProcessLogging};
     use crate::output::testing::{parse_lines, pipe, FileOutput};
+    use crate::output::{Output, OutputSettings, OutputTarget, Pipeline};
 
     /// Runs `script` in `sh`, captures its stdout, and returns the records.
     async fn capture_script(script: &str, max_line_bytes: usize) -> Vec<Value> {
@@ -372,11 +379,21 @@ mod tests {
 
         let output = FileOutput::start(LogFormat::Json, 65536);
         let handle = output.output.handle();
+        // Every step of the pipeline is on, and the filter keeps everything.
+        let logging = ProcessLogging {
+            filters: LineFilters {
+                include: vec![regex::Regex::new(":").expect("valid pattern")],
+                exclude: vec![regex::Regex::new("^never$").expect("valid pattern")],
+            },
+            ..ProcessLogging::default()
+        };
+        let pipeline = Arc::new(Pipeline::new(&logging));
         let mut captures = Vec::new();
         let mut writers = Vec::new();
         for producer in 0..PRODUCERS {
             let (read_end, write_end) = pipe();
-            let source = Source::new("producer", format!("producer-{producer}"));
+            let source = Source::new("producer", format!("producer-{producer}"))
+                .with_pipeline(pipeline.clone());
             captures.push(handle.capture(source, Stream::Stdout, read_end));
             writers.push(thread::spawn(move || {
                 let mut pipe = File::from(write_end);
@@ -413,12 +430,102 @@ mod tests {
                 "line {producer}:{number}"
             );
             assert_eq!(record["instance_id"], format!("producer-{producer}"));
+            assert_eq!(record["level"], "INFO");
             assert_eq!(
                 number, next_number[producer],
                 "producer {producer} out of order"
             );
             next_number[producer] += 1;
         }
+        assert_eq!(pipeline.filtered_records(), 0);
+    }
+
+    #[tokio::test]
+    async fn multiline_deadline_emits_trace_while_pipe_stays_open() {
+        let output = FileOutput::with_settings(OutputSettings {
+            multiline: Multiline {
+                timeout: Duration::from_millis(50),
+                ..Multiline::default()
+            },
+            ..OutputSettings::default()
+        });
+        let (read_end, write_end) = pipe();
+        let mut child = File::from(write_end);
+        // A trace that stops mid-way: no `thrown in` line follows.
+        child
+            .write_all(b"PHP Fatal error:  Uncaught Exception: x\nStack trace:\n#0 /app/a.php(3): f()\n")
+            .expect("write trace");
+
+        let source = Source::new("php", "php-0");
+        let capture = output.output.handle().capture(source, Stream::Stderr, read_end);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while output.written().is_empty() {
+            assert!(Instant::now() < deadline, "the pending trace was never written");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+
+        assert!(!capture.is_finished(), "capture ended although the pipe is open");
+        drop(child);
+        capture.await.expect("capture task");
+        let records = parse_lines(&output.finish().await);
+        assert_eq!(records.len(), 1);
+        assert_eq!(
+            records[0]["msg"],
+            "PHP Fatal error:  Uncaught Exception: x\nStack trace:\n#0 /app/a.php(3): f()"
+        );
+        assert_eq!(records[0]["level"], "FATAL");
+    }
+
+    #[tokio::test]
+    async fn drop_mode_never_blocks_the_child_and_counts_drops() {
+        const LINES: usize = 20_000;
+
+        let (target_read, target_write) = pipe();
+        // The smallest pipe Linux allows: one page, never read until the end.
+        fcntl(target_write.as_raw_fd(), FcntlArg::F_SETPIPE_SZ(4096)).expect("shrink pipe");
+        let output = Output::start(OutputSettings {
+            max_in_flight_bytes: 16 * 1024,
+            overflow: LogOverflow::Drop,
+            target: OutputTarget::Fd(target_write),
+            ..OutputSettings::default()
+        })
+        .expect("start output");
+        let handle = output.handle();
+
+        let (read_end, write_end) = pipe();
+        let producer = thread::spawn(move || {
+            let mut pipe = File::from(write_end);
+            for number in 0..LINES {
+                writeln!(pipe, "line {number:06} {}", "x".repeat(80))?;
+            }
+            std::io::Result::Ok(())
+        });
+        let source = Source::new("flood", "flood-0");
+        handle
+            .capture(source, Stream::Stdout, read_end)
+            .await
+            .expect("capture task");
+        // The child finished although nobody read the output.
+        producer.join().expect("producer").expect("write lines");
+        let dropped = handle.dropped_records();
+
+        let reader = thread::spawn(move || {
+            let mut text = String::new();
+            File::from(target_read).read_to_string(&mut text).map(|_| text)
+        });
+        output.shutdown().await;
+        let text = reader.join().expect("reader thread").expect("read target");
+        let records = parse_lines(&text);
+
+        assert!(dropped > 0, "nothing was dropped");
+        assert_eq!(records.len() as u64 + dropped, LINES as u64);
+        let numbers: Vec<&str> = records
+            .iter()
+            .filter_map(|record| record["msg"].as_str()?.get(5..11))
+            .collect();
+        let mut sorted = numbers.clone();
+        sorted.sort_unstable();
+        assert_eq!(numbers, sorted, "records were reordered");
     }
 
     #[tokio::test]
