@@ -116,10 +116,8 @@ const LOG_LEVELS: &[(&str, LogLevel)] = &[
 
 const LOG_FORMATS: &[(&str, LogFormat)] = &[("json", LogFormat::Json), ("text", LogFormat::Text)];
 
-const LOG_OVERFLOWS: &[(&str, LogOverflow)] = &[
-    ("block", LogOverflow::Block),
-    ("drop", LogOverflow::Drop),
-];
+const LOG_OVERFLOWS: &[(&str, LogOverflow)] =
+    &[("block", LogOverflow::Block), ("drop", LogOverflow::Drop)];
 
 const FATAL_ACTIONS: &[(&str, FatalAction)] = &[
     ("shutdown", FatalAction::Shutdown),

@@ -144,7 +144,11 @@ fn redaction_patterns(
     match &field.node.value {
         Value::Scalar(_) => {
             let text = decoder.text(field)?;
-            for item in text.split(',').map(str::trim).filter(|item| !item.is_empty()) {
+            for item in text
+                .split(',')
+                .map(str::trim)
+                .filter(|item| !item.is_empty())
+            {
                 patterns.extend(redaction_pattern(decoder, field, item));
             }
         }
@@ -317,7 +321,9 @@ fn regex_list(decoder: &mut Decoder<'_>, field: &Field<'_>) -> Option<Vec<Regex>
             "expected a list of regular expressions, found {}",
             field.node.kind()
         );
-        decoder.error(field, message).set_hint("write it like ['GET /health ']");
+        decoder
+            .error(field, message)
+            .set_hint("write it like ['GET /health ']");
         return None;
     };
     let mut regexes = Vec::with_capacity(items.len());

@@ -57,7 +57,11 @@ fn global_log_keys_are_read() {
 
     assert_eq!(global.log_overflow, LogOverflow::Drop);
     assert!(!global.log_multiline.enabled);
-    let pattern = global.log_multiline.start_pattern.as_ref().map(Regex::as_str);
+    let pattern = global
+        .log_multiline
+        .start_pattern
+        .as_ref()
+        .map(Regex::as_str);
     assert_eq!(pattern, Some("^\\["));
     assert_eq!(global.log_multiline.timeout, Duration::from_millis(250));
     assert_eq!(global.log_multiline.max_lines, 20);
@@ -87,14 +91,20 @@ fn process_logging_keys_are_read() {
     assert_eq!(logging.min_level, LineLevel::Warn);
     assert!(!logging.multiline.enabled);
     assert!(!logging.redaction.enabled);
-    assert_eq!(logging.level_detection.default_level, Some(LineLevel::Debug));
+    assert_eq!(
+        logging.level_detection.default_level,
+        Some(LineLevel::Debug)
+    );
     let levels: Vec<(LineLevel, &str)> = logging
         .level_detection
         .patterns
         .iter()
         .map(|(level, regex)| (*level, regex.as_str()))
         .collect();
-    assert_eq!(levels, [(LineLevel::Fatal, "^C "), (LineLevel::Warn, "^W ")]);
+    assert_eq!(
+        levels,
+        [(LineLevel::Fatal, "^C "), (LineLevel::Warn, "^W ")]
+    );
     assert!(!logging.json);
     assert_eq!(logging.filters.include.len(), 1);
     assert_eq!(logging.filters.exclude.len(), 2);
@@ -142,8 +152,16 @@ fn invalid_regexes_name_key_line_and_column() {
         found,
         [
             ("global.log_multiline.pattern", Some(3), Some(14)),
-            ("processes.web.logging.filters.exclude[1]", Some(9), Some(25)),
-            ("processes.web.logging.level_detection.patterns.error", Some(11), Some(27)),
+            (
+                "processes.web.logging.filters.exclude[1]",
+                Some(9),
+                Some(25)
+            ),
+            (
+                "processes.web.logging.level_detection.patterns.error",
+                Some(11),
+                Some(27)
+            ),
         ]
     );
     assert!(errors[0]
@@ -189,7 +207,10 @@ fn zero_max_lines_and_timeout_are_errors() {
 
     assert_eq!(
         paths,
-        ["global.log_multiline.max_lines", "global.log_multiline.timeout"]
+        [
+            "global.log_multiline.max_lines",
+            "global.log_multiline.timeout"
+        ]
     );
 }
 

@@ -453,18 +453,29 @@ mod tests {
         let mut child = File::from(write_end);
         // A trace that stops mid-way: no `thrown in` line follows.
         child
-            .write_all(b"PHP Fatal error:  Uncaught Exception: x\nStack trace:\n#0 /app/a.php(3): f()\n")
+            .write_all(
+                b"PHP Fatal error:  Uncaught Exception: x\nStack trace:\n#0 /app/a.php(3): f()\n",
+            )
             .expect("write trace");
 
         let source = Source::new("php", "php-0");
-        let capture = output.output.handle().capture(source, Stream::Stderr, read_end);
+        let capture = output
+            .output
+            .handle()
+            .capture(source, Stream::Stderr, read_end);
         let deadline = Instant::now() + Duration::from_secs(10);
         while output.written().is_empty() {
-            assert!(Instant::now() < deadline, "the pending trace was never written");
+            assert!(
+                Instant::now() < deadline,
+                "the pending trace was never written"
+            );
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
 
-        assert!(!capture.is_finished(), "capture ended although the pipe is open");
+        assert!(
+            !capture.is_finished(),
+            "capture ended although the pipe is open"
+        );
         drop(child);
         capture.await.expect("capture task");
         let records = parse_lines(&output.finish().await);
@@ -511,7 +522,9 @@ mod tests {
 
         let reader = thread::spawn(move || {
             let mut text = String::new();
-            File::from(target_read).read_to_string(&mut text).map(|_| text)
+            File::from(target_read)
+                .read_to_string(&mut text)
+                .map(|_| text)
         });
         output.shutdown().await;
         let text = reader.join().expect("reader thread").expect("read target");

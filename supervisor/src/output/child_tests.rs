@@ -26,7 +26,13 @@ fn plain(format: LogFormat) -> ProcessLogging {
 }
 
 /// Runs `input` through `logging` with a line cap of `max`.
-fn run(logging: &ProcessLogging, max: usize, source: &Source, stream: Stream, input: &[u8]) -> String {
+fn run(
+    logging: &ProcessLogging,
+    max: usize,
+    source: &Source,
+    stream: Stream,
+    input: &[u8],
+) -> String {
     let pipeline = Arc::new(Pipeline::new(logging));
     let mut records = ChildRecords::new(pipeline, max, source, stream);
     let mut out = Vec::new();
@@ -45,15 +51,19 @@ fn full(format: LogFormat, input: &str) -> String {
         format,
         ..ProcessLogging::default()
     };
-    run(&logging, 65536, &Source::new("app", "app-0"), Stream::Stdout, input.as_bytes())
+    run(
+        &logging,
+        65536,
+        &Source::new("app", "app-0"),
+        Stream::Stdout,
+        input.as_bytes(),
+    )
 }
 
 fn parse_lines(output: &str) -> Vec<Value> {
     output
         .lines()
-        .map(|line| {
-            serde_json::from_str(line).unwrap_or_else(|error| panic!("{line:?}: {error}"))
-        })
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|error| panic!("{line:?}: {error}")))
         .collect()
 }
 
@@ -206,7 +216,6 @@ proptest! {
     }
 }
 
-
 fn msgs(output: &str) -> Vec<String> {
     parse_lines(output)
         .iter()
@@ -261,7 +270,12 @@ fn pending_record_waits_until_its_deadline() {
     let start = Instant::now();
     let mut out = Vec::new();
 
-    records.push(b"Exception: half\n#0 /app/a.php(1): f()\n", time(), start, &mut out);
+    records.push(
+        b"Exception: half\n#0 /app/a.php(1): f()\n",
+        time(),
+        start,
+        &mut out,
+    );
     assert!(out.is_empty());
     assert_eq!(records.deadline(), Some(start + Duration::from_millis(500)));
 
@@ -291,7 +305,13 @@ fn cut_line_is_never_joined_and_parts_share_level() {
     let records = parse_lines(&output);
     let summary: Vec<(&str, &str, Option<u64>)> = records
         .iter()
-        .map(|r| (r["msg"].as_str().unwrap_or(""), r["level"].as_str().unwrap_or(""), r["part"].as_u64()))
+        .map(|r| {
+            (
+                r["msg"].as_str().unwrap_or(""),
+                r["level"].as_str().unwrap_or(""),
+                r["part"].as_u64(),
+            )
+        })
         .collect();
     assert_eq!(
         summary,
@@ -309,7 +329,10 @@ fn redaction_corpus_in_json_and_text_output() {
         for (line, secret) in MUST_REDACT {
             let output = full(format, &format!("{line}\n"));
 
-            assert!(!output.contains(secret), "{format:?}: {line:?} became {output}");
+            assert!(
+                !output.contains(secret),
+                "{format:?}: {line:?} became {output}"
+            );
             assert!(output.contains("***REDACTED***"), "{format:?}: {output}");
         }
         for line in MUST_KEEP {
@@ -327,18 +350,32 @@ fn redaction_corpus_in_json_and_text_output() {
 
 #[test]
 fn spec_redaction_example_as_text_line() {
-    let mut logging = ProcessLogging::default();
-    logging.json = false;
+    let logging = ProcessLogging {
+        json: false,
+        ..ProcessLogging::default()
+    };
     let before = r#"{"password":"secret123","api_key":"sk_live_abc"}"#;
 
-    let output = run(&logging, 65536, &Source::new("a", "a-0"), Stream::Stdout, before.as_bytes());
+    let output = run(
+        &logging,
+        65536,
+        &Source::new("a", "a-0"),
+        Stream::Stdout,
+        before.as_bytes(),
+    );
 
-    assert_eq!(msgs(&output), [r#"{"password":"***REDACTED***","api_key":"***REDACTED***"}"#]);
+    assert_eq!(
+        msgs(&output),
+        [r#"{"password":"***REDACTED***","api_key":"***REDACTED***"}"#]
+    );
 }
 
 #[test]
 fn spec_redaction_example_as_json_fields() {
-    let output = full(LogFormat::Json, r#"{"password":"secret123","api_key":"sk_live_abc"}"#);
+    let output = full(
+        LogFormat::Json,
+        r#"{"password":"secret123","api_key":"sk_live_abc"}"#,
+    );
 
     let record = &parse_lines(&output)[0];
     assert_eq!(record["password"], "***REDACTED***");
@@ -361,7 +398,8 @@ fn json_line_renders_as_in_spec_text() {
 
 #[test]
 fn json_line_fields_join_the_json_record() {
-    let line = r#"{"level":"warn","msg":"Slow query","ms":1200,"time":"child","process":{"pid":7}}"#;
+    let line =
+        r#"{"level":"warn","msg":"Slow query","ms":1200,"time":"child","process":{"pid":7}}"#;
 
     let output = full(LogFormat::Json, line);
 
@@ -381,11 +419,19 @@ fn json_line_fields_join_the_json_record() {
 
 #[test]
 fn json_parsing_can_be_disabled() {
-    let mut logging = ProcessLogging::default();
-    logging.json = false;
+    let logging = ProcessLogging {
+        json: false,
+        ..ProcessLogging::default()
+    };
     let line = r#"{"level":"error","msg":"x"}"#;
 
-    let output = run(&logging, 65536, &Source::new("a", "a-0"), Stream::Stdout, line.as_bytes());
+    let output = run(
+        &logging,
+        65536,
+        &Source::new("a", "a-0"),
+        Stream::Stdout,
+        line.as_bytes(),
+    );
 
     let record = &parse_lines(&output)[0];
     assert_eq!(record["msg"], line);
@@ -404,7 +450,8 @@ fn filters_drop_and_count_records() {
     let pipeline = Arc::new(Pipeline::new(&logging));
     let source = Source::new("nginx", "nginx-0");
     let mut records = ChildRecords::new(pipeline.clone(), 65536, &source, Stream::Stdout);
-    let input = "1.2.3.4 - - [x] \"GET /health HTTP/1.1\" 200\n1.2.3.4 - - [x] \"GET / HTTP/1.1\" 200\n\
+    let input =
+        "1.2.3.4 - - [x] \"GET /health HTTP/1.1\" 200\n1.2.3.4 - - [x] \"GET / HTTP/1.1\" 200\n\
                  1.2.3.4 - - [x] \"GET /health HTTP/1.1\" 200\n";
     let mut out = Vec::new();
     records.push(input.as_bytes(), time(), Instant::now(), &mut out);

@@ -232,11 +232,15 @@ mod tests {
 
     #[test]
     fn level_msg_and_fields_are_split() {
-        let line = parse(r#"{"level":"error","msg":"Query failed","query":"SELECT *","duration":5000}"#);
+        let line =
+            parse(r#"{"level":"error","msg":"Query failed","query":"SELECT *","duration":5000}"#);
 
         assert_eq!(line.level, Some(LineLevel::Error));
         assert_eq!(line.msg, "Query failed");
-        assert_eq!(Value::Object(line.fields), json!({"query": "SELECT *", "duration": 5000}));
+        assert_eq!(
+            Value::Object(line.fields),
+            json!({"query": "SELECT *", "duration": 5000})
+        );
     }
 
     #[test]
@@ -246,12 +250,19 @@ mod tests {
 
         assert_eq!(line.level, Some(LineLevel::Warn));
         assert_eq!(line.msg, "Slow");
-        assert_eq!(Value::Object(line.fields), json!({"context": {}, "channel": "local"}));
+        assert_eq!(
+            Value::Object(line.fields),
+            json!({"context": {}, "channel": "local"})
+        );
     }
 
     #[test]
     fn numeric_levels_use_three_scales() {
-        let cases = [(3, LineLevel::Error), (50, LineLevel::Error), (400, LineLevel::Error)];
+        let cases = [
+            (3, LineLevel::Error),
+            (50, LineLevel::Error),
+            (400, LineLevel::Error),
+        ];
         for (number, expected) in cases {
             let line = parse(&format!(r#"{{"level":{number},"msg":"x"}}"#));
 
@@ -262,7 +273,10 @@ mod tests {
 
     #[test]
     fn severity_key_is_read() {
-        assert_eq!(parse(r#"{"severity":"CRITICAL"}"#).level, Some(LineLevel::Fatal));
+        assert_eq!(
+            parse(r#"{"severity":"CRITICAL"}"#).level,
+            Some(LineLevel::Fatal)
+        );
     }
 
     #[test]
@@ -271,7 +285,10 @@ mod tests {
 
         assert_eq!(line.level, None);
         assert_eq!(line.msg, "");
-        assert_eq!(Value::Object(line.fields), json!({"level": "loud", "message": 42}));
+        assert_eq!(
+            Value::Object(line.fields),
+            json!({"level": "loud", "message": 42})
+        );
     }
 
     #[test]

@@ -258,7 +258,10 @@ fn closing_bracket(open: u8) -> Option<u8> {
 /// Matches PHP's multi-word error phrases at the start of `rest`, after an
 /// optional `PHP ` prefix.
 fn php_phrase(rest: &[u8]) -> Option<LineLevel> {
-    let rest = rest.strip_prefix(b"PHP ").unwrap_or(rest).trim_ascii_start();
+    let rest = rest
+        .strip_prefix(b"PHP ")
+        .unwrap_or(rest)
+        .trim_ascii_start();
     if !matches!(rest.first(), Some(b'F' | b'P' | b'C' | b'R' | b'S')) {
         return None;
     }
@@ -314,7 +317,8 @@ fn is_timestamp_part(token: &[u8]) -> bool {
     ];
     let numeric = token.first().is_some_and(u8::is_ascii_digit)
         && token.iter().all(|&byte| {
-            byte.is_ascii_digit() || matches!(byte, b'-' | b':' | b'/' | b'.' | b',' | b'+')
+            byte.is_ascii_digit()
+                || matches!(byte, b'-' | b':' | b'/' | b'.' | b',' | b'+')
                 || matches!(byte, b'T' | b'Z' | b'_')
         });
     numeric || NAMES.contains(&token)

@@ -124,7 +124,12 @@ fn real_world_lines_get_their_levels() {
         }
     }
 
-    assert!(wrong.is_empty(), "{} wrong:\n{}", wrong.len(), wrong.join("\n"));
+    assert!(
+        wrong.is_empty(),
+        "{} wrong:\n{}",
+        wrong.len(),
+        wrong.join("\n")
+    );
 }
 
 #[test]
@@ -133,7 +138,12 @@ fn stderr_lines_without_level_are_warn() {
     let source = Source::new("app", "app-0");
     let mut records = ChildRecords::new(pipeline, 65536, &source, Stream::Stderr);
     let mut out = Vec::new();
-    records.push(b"plain\n[info] fine\n", SystemTime::now(), Instant::now(), &mut out);
+    records.push(
+        b"plain\n[info] fine\n",
+        SystemTime::now(),
+        Instant::now(),
+        &mut out,
+    );
     records.finish(SystemTime::now(), &mut out);
 
     let text = String::from_utf8_lossy(&out);
@@ -182,7 +192,18 @@ fn level_far_into_line_is_ignored() {
 
 #[test]
 fn odd_input_gives_no_level() {
-    for line in ["", " ", "[", "[unclosed ERROR", "<", ":", "=", "a=", "level=", "\u{1F600}:"] {
+    for line in [
+        "",
+        " ",
+        "[",
+        "[unclosed ERROR",
+        "<",
+        ":",
+        "=",
+        "a=",
+        "level=",
+        "\u{1F600}:",
+    ] {
         assert_eq!(detect_builtin(line), None, "{line:?}");
     }
 }

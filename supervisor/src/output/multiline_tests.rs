@@ -90,14 +90,20 @@ fn chained_exceptions_are_one_record_across_blank_line() {
 fn blank_line_after_trace_is_its_own_record() {
     let lines = ["Exception: x", "#0 {main}", "", "next line"];
 
-    assert_eq!(assemble(&builtin(), &lines), ["Exception: x\n#0 {main}", "", "next line"]);
+    assert_eq!(
+        assemble(&builtin(), &lines),
+        ["Exception: x\n#0 {main}", "", "next line"]
+    );
 }
 
 #[test]
 fn second_blank_line_ends_trace() {
     let lines = ["Exception: x", "", "", "#0 {main}"];
 
-    assert_eq!(assemble(&builtin(), &lines), ["Exception: x", "", "", "#0 {main}"]);
+    assert_eq!(
+        assemble(&builtin(), &lines),
+        ["Exception: x", "", "", "#0 {main}"]
+    );
 }
 
 #[test]
@@ -151,7 +157,16 @@ fn queue_worker_progress_lines_stay_separate() {
 
 #[test]
 fn plain_lines_stay_separate() {
-    let lines = ["one", "two", "", "#hashtag", "at noon", "Next week", "thrown away", ""];
+    let lines = [
+        "one",
+        "two",
+        "",
+        "#hashtag",
+        "at noon",
+        "Next week",
+        "thrown away",
+        "",
+    ];
 
     assert_eq!(assemble(&builtin(), &lines), lines);
 }
@@ -163,12 +178,17 @@ fn max_lines_splits_endless_trace() {
         ..builtin()
     };
     let mut lines = vec!["PHP Fatal error:  Uncaught Exception: loop"];
-    let frames: Vec<String> = (0..7).map(|n| format!("#{n} /app/loop.php(3): f()")).collect();
+    let frames: Vec<String> = (0..7)
+        .map(|n| format!("#{n} /app/loop.php(3): f()"))
+        .collect();
     lines.extend(frames.iter().map(String::as_str));
 
     let records = assemble(&settings, &lines);
 
-    let counts: Vec<usize> = records.iter().map(|record| record.lines().count()).collect();
+    let counts: Vec<usize> = records
+        .iter()
+        .map(|record| record.lines().count())
+        .collect();
     assert_eq!(counts, [3, 3, 2]);
     assert_eq!(records.join("\n"), lines.join("\n"));
 }
@@ -223,7 +243,10 @@ fn spec_start_pattern_example_compiles() {
 
     let records = assemble(&settings, &lines);
 
-    assert_eq!(records, ["{\"a\":1}\n  more", "2026-12-04 x", "[x] y\ntail"]);
+    assert_eq!(
+        records,
+        ["{\"a\":1}\n  more", "2026-12-04 x", "[x] y\ntail"]
+    );
 }
 
 #[test]
@@ -235,7 +258,10 @@ fn deadline_is_timeout_after_first_line() {
     assembler.start("Exception: x", SystemTime::now(), start, None);
     assert!(assembler.join("#0 frame"));
 
-    assert_eq!(assembler.deadline(), Some(start + Duration::from_millis(500)));
+    assert_eq!(
+        assembler.deadline(),
+        Some(start + Duration::from_millis(500))
+    );
     let mut flushed = Vec::new();
     assembler.flush(|joined| flushed.push((joined.text.to_owned(), joined.level)));
     assert_eq!(flushed, [("Exception: x\n#0 frame".to_owned(), None)]);

@@ -57,7 +57,8 @@ const AUTH_SCHEMES: &[&str] = &["bearer", "basic", "digest", "token", "bot"];
 
 /// Bytes that end an unquoted value.
 fn ends_value(byte: u8) -> bool {
-    byte.is_ascii_whitespace() || matches!(byte, b',' | b';' | b'&' | b'"' | b'\'' | b'<' | b'>')
+    byte.is_ascii_whitespace()
+        || matches!(byte, b',' | b';' | b'&' | b'"' | b'\'' | b'<' | b'>')
         || matches!(byte, b')' | b']' | b'}')
 }
 
@@ -210,7 +211,10 @@ impl Redactor {
 /// Tells whether a key match at `start` begins a name: the byte before it
 /// is not a letter or digit.
 fn starts_name(bytes: &[u8], start: usize) -> bool {
-    start == 0 || bytes.get(start - 1).is_some_and(|byte| !byte.is_ascii_alphanumeric())
+    start == 0
+        || bytes
+            .get(start - 1)
+            .is_some_and(|byte| !byte.is_ascii_alphanumeric())
 }
 
 /// Returns where a key name that matched up to `end` ends, after further
@@ -300,7 +304,10 @@ fn quoted_end(bytes: &[u8], mut at: usize, quote: u8) -> Option<usize> {
 
 fn bare_end(bytes: &[u8], at: usize) -> usize {
     let rest = bytes.get(at..).unwrap_or_default();
-    at + rest.iter().position(|&byte| ends_value(byte)).unwrap_or(rest.len())
+    at + rest
+        .iter()
+        .position(|&byte| ends_value(byte))
+        .unwrap_or(rest.len())
 }
 
 /// Skips `Bearer ` and similar, so only the credential is replaced.
@@ -337,7 +344,8 @@ fn url_password(bytes: &[u8], separator: usize) -> Option<(usize, usize)> {
     let authority_len = rest
         .iter()
         .position(|&byte| {
-            byte.is_ascii_whitespace() || matches!(byte, b'/' | b'?' | b'#' | b'"' | b'\'')
+            byte.is_ascii_whitespace()
+                || matches!(byte, b'/' | b'?' | b'#' | b'"' | b'\'')
                 || matches!(byte, b'<' | b'>' | b'\\')
         })
         .unwrap_or(rest.len());
@@ -351,13 +359,16 @@ fn url_password(bytes: &[u8], separator: usize) -> Option<(usize, usize)> {
 fn find_card_numbers(text: &str, spans: &mut Vec<Span<'_>>) {
     let bytes = text.as_bytes();
     let mut at = 0;
-    while let Some(offset) = bytes.get(at..).and_then(|rest| rest.iter().position(u8::is_ascii_digit)) {
+    while let Some(offset) = bytes
+        .get(at..)
+        .and_then(|rest| rest.iter().position(u8::is_ascii_digit))
+    {
         let start = at + offset;
         let (end, number) = digit_groups(bytes, start);
         at = end.max(start + 1);
 
-        let separate = starts_name(bytes, start)
-            && !bytes.get(end).is_some_and(u8::is_ascii_alphanumeric);
+        let separate =
+            starts_name(bytes, start) && !bytes.get(end).is_some_and(u8::is_ascii_alphanumeric);
         if separate && number.is_card() {
             spans.push(Span {
                 start,
@@ -458,7 +469,11 @@ fn find_regex<'r>(
             spans.extend(group.map(|found| span(found.start(), found.end())));
         }
     } else {
-        spans.extend(regex.find_iter(text).map(|found| span(found.start(), found.end())));
+        spans.extend(
+            regex
+                .find_iter(text)
+                .map(|found| span(found.start(), found.end())),
+        );
     }
 }
 

@@ -14,7 +14,10 @@ fn every_must_redact_sample_loses_its_secret() {
         let redacted = redactor.redact(line);
 
         assert!(!redacted.contains(secret), "{line:?} became {redacted:?}");
-        assert!(redacted.contains("***REDACTED***"), "{line:?} became {redacted:?}");
+        assert!(
+            redacted.contains("***REDACTED***"),
+            "{line:?} became {redacted:?}"
+        );
     }
 }
 
@@ -24,7 +27,10 @@ fn every_must_keep_sample_is_unchanged() {
     for line in MUST_KEEP {
         let redacted = redactor.redact(line);
 
-        assert!(matches!(redacted, Cow::Borrowed(_)), "{line:?} became {redacted:?}");
+        assert!(
+            matches!(redacted, Cow::Borrowed(_)),
+            "{line:?} became {redacted:?}"
+        );
     }
 }
 
@@ -34,7 +40,10 @@ fn spec_example_comes_out_as_in_spec() {
 
     let after = redactor().redact(before);
 
-    assert_eq!(after, r#"{"password":"***REDACTED***","api_key":"***REDACTED***"}"#);
+    assert_eq!(
+        after,
+        r#"{"password":"***REDACTED***","api_key":"***REDACTED***"}"#
+    );
 }
 
 #[test]
@@ -42,11 +51,20 @@ fn redaction_keeps_structure_around_secrets() {
     let redactor = redactor();
     let cases = [
         ("password=a user=b", "password=***REDACTED*** user=b"),
-        ("Authorization: Bearer xyz", "Authorization: Bearer ***REDACTED***"),
+        (
+            "Authorization: Bearer xyz",
+            "Authorization: Bearer ***REDACTED***",
+        ),
         ("mysql://app:pw@db/app", "mysql://app:***REDACTED***@db/app"),
-        ("'password' => 'x', 'user' => 'y'", "'password' => '***REDACTED***', 'user' => 'y'"),
+        (
+            "'password' => 'x', 'user' => 'y'",
+            "'password' => '***REDACTED***', 'user' => 'y'",
+        ),
         ("card 4111 1111 1111 1111.", "card ***REDACTED***."),
-        ("token=a;token=b", "token=***REDACTED***;token=***REDACTED***"),
+        (
+            "token=a;token=b",
+            "token=***REDACTED***;token=***REDACTED***",
+        ),
         ("pwd=\"a\\\"b\" next", "pwd=\"***REDACTED***\" next"),
     ];
     for (line, expected) in cases {
@@ -91,7 +109,10 @@ fn configured_keys_and_regexes_apply() {
     });
 
     assert_eq!(redactor.redact("pin=1234"), "pin=***REDACTED***");
-    assert_eq!(redactor.redact("key sk_live_abc1 used"), "key ***REDACTED*** used");
+    assert_eq!(
+        redactor.redact("key sk_live_abc1 used"),
+        "key ***REDACTED*** used"
+    );
     assert_eq!(redactor.redact("ssn 123-45-6789 ok"), "ssn XXX ok");
     assert_eq!(redactor.redact("pinned=1"), "pinned=1");
 }
@@ -99,7 +120,13 @@ fn configured_keys_and_regexes_apply() {
 #[test]
 fn secret_keys_are_recognized_by_name() {
     let redactor = redactor();
-    for key in ["password", "DB_PASSWORD", "password_confirmation", "X-Auth-Token", "api_key"] {
+    for key in [
+        "password",
+        "DB_PASSWORD",
+        "password_confirmation",
+        "X-Auth-Token",
+        "api_key",
+    ] {
         assert!(redactor.is_secret_key(key), "{key}");
     }
     for key in ["tokenizer", "author", "passwords", "user", "url", "oauth"] {
@@ -125,12 +152,29 @@ fn overlapping_secrets_are_replaced_once() {
 fn odd_input_does_not_panic() {
     let redactor = redactor();
     let cases = [
-        "password=", "password", "token:", "token: \"", "token=\"unterminated", "://", "a://",
-        "x://@", "x://:@", "auth:\\\"", "€password=€", "password=\u{0}", "4", "4111 ",
-        "4111 1111 1111 1111 1111 1111", "password=\"\\", "[password]",
+        "password=",
+        "password",
+        "token:",
+        "token: \"",
+        "token=\"unterminated",
+        "://",
+        "a://",
+        "x://@",
+        "x://:@",
+        "auth:\\\"",
+        "€password=€",
+        "password=\u{0}",
+        "4",
+        "4111 ",
+        "4111 1111 1111 1111 1111 1111",
+        "password=\"\\",
+        "[password]",
     ];
     for line in cases {
         let _ = redactor.redact(line);
     }
-    assert_eq!(redactor.redact("€password=€x y"), "€password=***REDACTED*** y");
+    assert_eq!(
+        redactor.redact("€password=€x y"),
+        "€password=***REDACTED*** y"
+    );
 }
