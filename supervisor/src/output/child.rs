@@ -95,7 +95,11 @@ fn on_piece(
     now: Instant,
     out: &mut Vec<u8>,
 ) {
-    let text = String::from_utf8_lossy(piece.bytes);
+    // `from_utf8` checks valid input faster than `from_utf8_lossy` does.
+    let text = match std::str::from_utf8(piece.bytes) {
+        Ok(text) => Cow::Borrowed(text),
+        Err(_) => String::from_utf8_lossy(piece.bytes),
+    };
     if let Some(part) = piece.part {
         flush(assembler, emitter, out);
         emitter.emit_part(&text, time, part, out);
