@@ -10,13 +10,17 @@
 //! and records never interleave.
 //!
 //! - [`OutputHandle::capture`] spawns a task per child pipe. It reads up to
-//!   64 KiB at a time, splits lines, formats the records into batches of
-//!   about 128 KiB, and waits for room under the in-flight bound before
-//!   sending each. When stdout falls behind, captures wait, the child's pipe
-//!   fills and the child blocks in `write(2)`: output is slowed, never
-//!   dropped.
+//!   64 KiB at a time, splits lines, runs them through the source's
+//!   [`Pipeline`] (multiline joining, filters, JSON parsing, level detection,
+//!   minimum level, redaction), formats the records into batches of about
+//!   128 KiB, and waits for room under the in-flight bound before sending
+//!   each. When stdout falls behind, captures wait, the child's pipe fills
+//!   and the child blocks in `write(2)`: output is slowed, never dropped.
+//!   With `log_overflow: drop`, captures drop and count the batches that
+//!   don't fit instead.
 //! - [`Output::layer`] is a `tracing` layer for phpeek-pm's own events,
-//!   filtered by the configured [`LogLevel`]. Its records skip the bound
+//!   filtered by the configured [`LogLevel`], with string fields redacted
+//!   by the global [`Redactor`]. Its records skip the bound
 //!   and go over an unbounded channel, so emitting an event never waits for
 //!   the writer. There are few of them.
 //! - [`Output::shutdown`] writes everything queued and stops the thread.

@@ -441,6 +441,33 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn source_without_pipeline_is_redacted_by_global_rules() {
+        let output = FileOutput::start(LogFormat::Json, 65536);
+        let mut child = Command::new("sh")
+            .args(["-c", "echo 'migrating with DB_PASSWORD=hunter2'"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("spawn sh");
+        let stdout = child.stdout.take().expect("stdout is piped");
+
+        // Hooks capture their output like this, with no pipeline of their own.
+        let source = Source::new("migrate", "migrate").with_field("hook", "pre-start");
+        let handle = output.output.handle();
+        handle
+            .capture(source, Stream::Stdout, stdout.into())
+            .await
+            .expect("capture task");
+        child.wait().expect("wait for sh");
+        let records = parse_lines(&output.finish().await);
+
+        assert_eq!(
+            messages(&records),
+            ["migrating with DB_PASSWORD=***REDACTED***"]
+        );
+        assert_eq!(records[0]["hook"], "pre-start");
+    }
+
+    #[tokio::test]
     async fn multiline_deadline_emits_trace_while_pipe_stays_open() {
         let output = FileOutput::with_settings(OutputSettings {
             multiline: Multiline {

@@ -149,6 +149,8 @@ impl Emitter {
     }
 
     /// Emits one part of a cut line, which later parts take the level of.
+    // NOTE: each part is filtered and redacted alone, so a secret that the
+    // cut splits in two is not recognized in either part.
     fn emit_part(&mut self, text: &str, time: SystemTime, part: u64, out: &mut Vec<u8>) {
         if part == 1 {
             self.cut_line_level = self.pipeline.detector.detect(text);

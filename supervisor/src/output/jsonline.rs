@@ -205,11 +205,15 @@ pub(crate) fn push_text_fields(fields: &Map<String, Value>, out: &mut Vec<u8>) {
 }
 
 /// Appends `,"key":value` for every field. A key that the record already
-/// uses, listed in `taken`, is written as `field.key`.
-pub(crate) fn push_json_fields(fields: &Map<String, Value>, taken: &[&str], out: &mut Vec<u8>) {
+/// uses, listed in `reserved_keys`, is written as `field.key`.
+pub(crate) fn push_json_fields(
+    fields: &Map<String, Value>,
+    reserved_keys: &[&str],
+    out: &mut Vec<u8>,
+) {
     for (key, value) in fields {
         out.extend_from_slice(b",\"");
-        if taken.contains(&key.as_str()) {
+        if reserved_keys.contains(&key.as_str()) {
             out.extend_from_slice(b"field.");
         }
         escape::json_str(key, out);

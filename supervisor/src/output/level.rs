@@ -1,11 +1,15 @@
 //! Finding the level of a child output line from its text.
 //!
-//! The built-in rules read the start of a line as a sequence of tokens and
-//! take a level only where a log format puts one: in brackets (`[ERROR]`,
-//! nginx's `[warn]`), as a word ending in a colon (`ERROR:`, php-fpm's
-//! `WARNING:`), as an upper-case word (`INFO - Cache cleared`), as a
-//! Monolog channel suffix (`local.ERROR:`), in PHP's own phrases
-//! (`PHP Fatal error:`), as a `level=` key, or as a syslog priority (`<3>`).
+//! The built-in rules read the start of a line as a sequence of tokens. They
+//! take a level only where a log format puts one:
+//!
+//! - in brackets: `[ERROR]`, nginx's `[warn]`;
+//! - as a word ending in a colon: `ERROR:`, php-fpm's `WARNING:`;
+//! - as an upper-case word: `INFO - Cache cleared`;
+//! - as a Monolog channel suffix: `local.ERROR:`;
+//! - in PHP's own phrases: `PHP Fatal error:`;
+//! - as a `level=` key, or as a syslog priority such as `<3>`.
+//!
 //! Before it may come timestamps, bracketed prefixes such as a pool name,
 //! numbers, `key=value` pairs and one program tag such as `mysql:` or
 //! `php artisan:`. Any other word ends the search, so prose such as

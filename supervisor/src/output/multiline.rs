@@ -17,7 +17,7 @@
 //! before `Next …`, and is otherwise emitted as a record of its own.
 //!
 //! A record is emitted when a line arrives that does not continue it, when
-//! it holds `max_lines` lines, when the next line would take it past the
+//! it contains `max_lines` lines, when the next line would take it past the
 //! line cap, or at its deadline: `timeout` after its first line was read.
 //! The caller runs the timer and calls [`Assembler::flush`] then.
 
@@ -90,18 +90,18 @@ impl Assembler {
         let Some(pending) = self.pending.as_ref().filter(|_| !self.text.is_empty()) else {
             return false;
         };
-        let held = usize::from(pending.held_blank);
+        let held_bytes = usize::from(pending.held_blank);
         let lines_after = pending.lines + 1 + u32::from(pending.held_blank);
-        let fits = self.text.len() + held + 1 + line.len() <= self.max_bytes;
+        let fits = self.text.len() + held_bytes + 1 + line.len() <= self.max_bytes;
         if lines_after > self.max_lines || !fits {
             return false;
         }
         if line.is_empty() && !pending.held_blank && self.start_pattern.is_none() {
-            let held = self.is_error_like();
-            if let Some(pending) = self.pending.as_mut().filter(|_| held) {
+            let may_continue = self.is_error_like();
+            if let Some(pending) = self.pending.as_mut().filter(|_| may_continue) {
                 pending.held_blank = true;
             }
-            return held;
+            return may_continue;
         }
         if !self.continues(line) {
             return false;

@@ -26,9 +26,9 @@ use std::sync::Arc;
 use super::filter::LineFilter;
 use super::level::LevelDetector;
 use super::redact::Redactor;
-use crate::config::{Global, LineLevel, LogFormat, Multiline, ProcessLogging};
+use crate::config::{LineLevel, LogFormat, Multiline, ProcessLogging};
 
-/// How the output lines of one process become records.
+/// The compiled settings that turn one process's output lines into records.
 ///
 /// Build one per process with [`Pipeline::new`], wrap it in an [`Arc`] and
 /// pass it to every capture of the process through
@@ -63,13 +63,6 @@ impl Pipeline {
             filtered: AtomicU64::new(0),
             below_min_level: AtomicU64::new(0),
         }
-    }
-
-    /// Compiles the settings that apply to output without a process of its
-    /// own, such as a global hook's: the global format, multiline and
-    /// redaction settings, and the defaults of everything else.
-    pub fn from_global(global: &Global) -> Pipeline {
-        Pipeline::new(&ProcessLogging::inherit(global))
     }
 
     /// Returns the redactor, for redacting other text the same way.

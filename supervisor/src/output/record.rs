@@ -62,8 +62,9 @@ pub(crate) struct RecordFormat {
     tail: Vec<u8>,
     /// Text: `[nginx-0 stderr] `.
     text_source: Vec<u8>,
-    /// Keys that fields of a JSON line are renamed from.
-    taken: Vec<&'static str>,
+    /// Keys the record already uses, which fields of a JSON line are
+    /// renamed from.
+    reserved_keys: Vec<&'static str>,
 }
 
 impl RecordFormat {
@@ -94,14 +95,14 @@ impl RecordFormat {
             }
         }
         let extra_keys = source.extra.iter().map(|(key, _)| *key);
-        let taken = RECORD_KEYS.into_iter().chain(extra_keys).collect();
+        let reserved_keys = RECORD_KEYS.into_iter().chain(extra_keys).collect();
 
         RecordFormat {
             format,
             clock: Clock::new(),
             tail,
             text_source,
-            taken,
+            reserved_keys,
         }
     }
 
@@ -120,7 +121,7 @@ impl RecordFormat {
                 escape::json_str(record.msg, out);
                 out.extend_from_slice(&self.tail);
                 if let Some(fields) = record.fields {
-                    push_json_fields(fields, &self.taken, out);
+                    push_json_fields(fields, &self.reserved_keys, out);
                 }
                 if let Some(part) = record.part {
                     write!(out, ",\"truncated\":true,\"part\":{part}").ok();

@@ -4,10 +4,10 @@
 //! Built-in rules, on while redaction is enabled:
 //!
 //! - The value after a secret key: `password`, `passwd`, `pwd`, `passphrase`,
-//!   `secret`, `token`, `api_key`, `api-key`, `apikey`, `auth` and
-//!   `authorization`, in any case, also as the last part of a longer name
-//!   such as `DB_PASSWORD` or `X-Auth-Token`, or followed by more parts such
-//!   as `password_confirmation`. The key must be followed by `=`, `:` or
+//!   `secret`, `token`, `api_key`, `api-key`, `apikey`, `auth` or
+//!   `authorization`, in any case. A key may also be one part of a longer
+//!   name, such as `DB_PASSWORD`, `X-Auth-Token` or
+//!   `password_confirmation`. The key must be followed by `=`, `:` or
 //!   `=>`, optionally after a closing quote or bracket, so `key=value`,
 //!   `key: value`, JSON's `"key":"value"` and PHP's `'key' => 'value'` and
 //!   `[key] => value` all match, while prose such as "password reset email
