@@ -68,6 +68,7 @@
 //! ```
 
 mod capture;
+mod card;
 mod child;
 mod clock;
 mod escape;

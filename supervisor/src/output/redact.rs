@@ -17,11 +17,8 @@
 //!   `null` value is kept.
 //! - The password in a URL's user information, `scheme://user:password@host`,
 //!   for every scheme. The user is kept.
-//! - Card numbers: 13 to 19 digits, either in one run or in groups
-//!   separated by single spaces or dashes (the first group of 4 digits, the
-//!   others of 3 to 6), that start with 2 to 6 as the major card networks
-//!   do and pass the Luhn check. The first-digit rule keeps Unix
-//!   timestamps in milliseconds and longer units, which start with 1.
+//! - Card numbers that pass the Luhn check, as [`card`](super::card)
+//!   describes.
 //!
 //! Configured key names join the built-in keys. A configured regular
 //! expression replaces its first capture group, or its whole match when it
@@ -39,6 +36,7 @@ use std::borrow::Cow;
 
 use regex::Regex;
 
+use super::card::find_card_numbers;
 use crate::config::{Redaction, RedactionPattern};
 
 /// Key names whose values are secrets.
@@ -148,7 +146,13 @@ impl Redactor {
         }
         let mut spans = Vec::new();
         self.find_keys_and_urls(text, &mut spans);
-        find_card_numbers(text, &mut spans);
+        find_card_numbers(text, |start, end| {
+            spans.push(Span {
+                start,
+                end,
+                replacement: None,
+            });
+        });
         for (regex, replacement) in &self.regexes {
             find_regex(regex, replacement.as_deref(), text, &mut spans);
         }
@@ -368,136 +372,6 @@ fn url_password(bytes: &[u8], separator: usize) -> Option<(usize, usize)> {
     let at_sign = memchr::memrchr(b'@', authority)?;
     let colon = memchr::memchr(b':', &authority[..at_sign])?;
     (colon + 1 < at_sign).then_some((start + colon + 1, start + at_sign))
-}
-
-/// Adds a span for every card number in `text`.
-fn find_card_numbers(text: &str, spans: &mut Vec<Span<'_>>) {
-    let bytes = text.as_bytes();
-    let mut at = 0;
-    while let Some(start) = find_digit(bytes, at) {
-        let groups = digit_groups(bytes, start);
-        let end = groups.end;
-        at = end.max(start + 1);
-
-        let after_word = start > 0 && bytes[start - 1].is_ascii_alphanumeric();
-        let separate = !after_word && !bytes.get(end).is_some_and(u8::is_ascii_alphanumeric);
-        if separate && is_card(bytes, start, groups) {
-            spans.push(Span {
-                start,
-                end,
-                replacement: None,
-            });
-        }
-    }
-}
-
-/// Returns the offset of the first ASCII digit at or after `from`.
-///
-/// Eight bytes are tested at a time, because this scan runs over every
-/// byte of every line.
-fn find_digit(bytes: &[u8], from: usize) -> Option<usize> {
-    let mut at = from;
-    while let Some(word) = bytes.get(at..at + 8) {
-        let mut array = [0; 8];
-        array.copy_from_slice(word);
-        let mask = digit_mask(u64::from_le_bytes(array));
-        if mask != 0 {
-            return Some(at + (mask.trailing_zeros() / 8) as usize);
-        }
-        at += 8;
-    }
-    let rest = bytes.get(at..)?;
-    rest.iter()
-        .position(u8::is_ascii_digit)
-        .map(|offset| at + offset)
-}
-
-/// Returns a word with the high bit set in every byte of `word` that is an
-/// ASCII digit.
-fn digit_mask(word: u64) -> u64 {
-    const LOW_BITS: u64 = 0x7F7F_7F7F_7F7F_7F7F;
-    const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
-    // Digits become 0 to 9, and nothing else does.
-    let shifted = word ^ 0x3030_3030_3030_3030;
-    // Adding 0x76 sets the high bit of a byte whose low seven bits are 10
-    // or more, without carrying into the next byte. Or-ing `shifted` sets
-    // it for bytes of 0x80 and more.
-    let not_digit = ((shifted & LOW_BITS) + 0x7676_7676_7676_7676) | shifted;
-    !not_digit & HIGH_BITS
-}
-
-/// Digit groups that may form a card number.
-#[derive(Debug, Clone, Copy)]
-struct DigitGroups {
-    /// Where the groups end.
-    end: usize,
-    /// Number of digits in all groups.
-    count: usize,
-    /// Whether the grouping fits a card: one run, or a first group of 4
-    /// and the others of 3 to 6 digits.
-    well_grouped: bool,
-}
-
-/// Reads digit groups from `start`, separated by one space or dash.
-fn digit_groups(bytes: &[u8], start: usize) -> DigitGroups {
-    let mut number = DigitGroups {
-        end: start,
-        count: 0,
-        well_grouped: true,
-    };
-    let mut groups = 0;
-    loop {
-        let group_start = number.end;
-        while bytes.get(number.end).is_some_and(u8::is_ascii_digit) {
-            number.end += 1;
-        }
-        let length = number.end - group_start;
-        number.count += length;
-        groups += 1;
-        if groups == 2 && number.count - length != 4 {
-            number.well_grouped = false;
-        }
-        if groups > 1 && !(3..=6).contains(&length) {
-            number.well_grouped = false;
-        }
-
-        let separator = matches!(bytes.get(number.end), Some(b' ' | b'-'));
-        let digit_follows = bytes.get(number.end + 1).is_some_and(u8::is_ascii_digit);
-        if !separator || !digit_follows || number.count > 19 {
-            return number;
-        }
-        number.end += 1;
-    }
-}
-
-/// Tells whether the digits in `bytes[start..groups.end]` form a card number.
-fn is_card(bytes: &[u8], start: usize, groups: DigitGroups) -> bool {
-    let digits = || {
-        bytes[start..groups.end]
-            .iter()
-            .filter(|byte| byte.is_ascii_digit())
-    };
-    (13..=19).contains(&groups.count)
-        && groups.well_grouped
-        && matches!(bytes.get(start), Some(b'2'..=b'6'))
-        && passes_luhn(digits().rev())
-}
-
-/// Checks the Luhn checksum (ISO/IEC 7812-1, annex B) of ASCII digits,
-/// given from the last to the first.
-fn passes_luhn<'d>(digits_from_last: impl Iterator<Item = &'d u8>) -> bool {
-    let mut sum = 0u32;
-    for (index, digit) in digits_from_last.enumerate() {
-        let mut value = u32::from(digit - b'0');
-        if index % 2 == 1 {
-            value *= 2;
-            if value > 9 {
-                value -= 9;
-            }
-        }
-        sum += value;
-    }
-    sum % 10 == 0
 }
 
 fn find_regex<'r>(
