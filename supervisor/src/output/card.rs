@@ -1,9 +1,10 @@
 //! Finding payment card numbers in text, for redaction.
 //!
 //! A card number is 13 to 19 digits, either in one run or in groups
-//! separated by single spaces or dashes (the first group of 4 digits, the
-//! others of 3 to 6), that is not part of a longer word or number, starts
-//! with 2 to 6 as the major card networks do, and passes the Luhn check.
+//! separated by single spaces or dashes. When grouped, the first group has
+//! 4 digits and the others 3 to 6. The number must not be part of a longer
+//! word or number, must start with 2 to 6 as the major card networks do,
+//! and must pass the Luhn check.
 //! The first-digit rule keeps Unix timestamps in milliseconds and longer
 //! units, which start with 1, and the grouping rule keeps dates and phone
 //! numbers.
@@ -64,7 +65,7 @@ fn digit_mask(word: u64) -> u64 {
 /// Digit groups that may form a card number.
 #[derive(Debug, Clone, Copy)]
 struct DigitGroups {
-    /// Where the groups end.
+    /// Offset just past the last group.
     end: usize,
     /// Number of digits in all groups.
     count: usize,
@@ -118,8 +119,8 @@ fn is_card(bytes: &[u8], start: usize, groups: DigitGroups) -> bool {
         && passes_luhn(digits().rev())
 }
 
-/// Checks the Luhn checksum (ISO/IEC 7812-1, annex B) of ASCII digits,
-/// given from the last to the first.
+/// Checks the Luhn checksum, the mod 10 check digit of card numbers, of
+/// ASCII digits given from the last to the first.
 fn passes_luhn<'d>(digits_from_last: impl Iterator<Item = &'d u8>) -> bool {
     let mut sum = 0u32;
     for (index, digit) in digits_from_last.enumerate() {

@@ -128,7 +128,7 @@ fn json_level(value: &Value) -> Option<LineLevel> {
 
 fn numeric_level(number: u64) -> Option<LineLevel> {
     Some(match number {
-        // Syslog severities (RFC 5424): 0 emergency to 7 debug.
+        // Syslog severities: 0 emergency to 7 debug.
         0..=2 => LineLevel::Fatal,
         3 => LineLevel::Error,
         4 => LineLevel::Warn,

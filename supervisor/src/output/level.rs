@@ -240,7 +240,7 @@ fn syslog_level(inner: &[u8]) -> Option<LineLevel> {
     let priority = inner
         .iter()
         .fold(0u32, |value, digit| value * 10 + u32::from(digit - b'0'));
-    // The severity is the low three bits of the priority (RFC 5424, 6.2.1).
+    // The syslog severity is the low three bits of the priority.
     Some(match priority & 7 {
         0..=2 => LineLevel::Fatal,
         3 => LineLevel::Error,
