@@ -143,9 +143,9 @@ fn numeric_level(number: u64) -> Option<LineLevel> {
         60 => LineLevel::Fatal,
         // Monolog: 100 debug, 200 info, 250 notice, 300 warning, 400 error,
         // 500 critical, 550 alert, 600 emergency.
-        // NOTE: Google Cloud's numeric severities (200 info, 400 warning,
-        // 500 error) use other steps, so their numbers read one level high.
-        // Its usual string form is read correctly.
+        // NOTE: Google Cloud's numeric severities use other steps (300
+        // notice, 400 warning, 500 error), so from 300 up they read one level
+        // high. Its usual string form is read correctly.
         100..=199 => LineLevel::Debug,
         200..=299 => LineLevel::Info,
         300..=399 => LineLevel::Warn,
