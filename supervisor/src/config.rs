@@ -26,6 +26,7 @@ mod decode;
 mod emit;
 mod fields;
 mod health;
+mod logging;
 pub mod model;
 mod node;
 mod overlay;
@@ -381,7 +382,7 @@ processes:
             "processes.php-fpm.health_check.mode",
             "processes.php-fpm.shutdown.kill_signal",
             "processes.php-fpm.shutdown.graceful",
-            "processes.php-fpm.logging",
+            "processes.php-fpm.logging.stdout",
         ]
         .into_iter()
         .collect();

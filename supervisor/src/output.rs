@@ -10,13 +10,17 @@
 //! and records never interleave.
 //!
 //! - [`OutputHandle::capture`] spawns a task per child pipe. It reads up to
-//!   64 KiB at a time, splits lines, formats the records into batches of
-//!   about 128 KiB, and waits for room under the in-flight bound before
-//!   sending each. When stdout falls behind, captures wait, the child's pipe
-//!   fills and the child blocks in `write(2)`: output is slowed, never
-//!   dropped.
+//!   64 KiB at a time, splits lines, runs them through the source's
+//!   [`Pipeline`] (multiline joining, filters, JSON parsing, level detection,
+//!   minimum level, redaction), formats the records into batches of about
+//!   128 KiB, and waits for room under the in-flight bound before sending
+//!   each. When stdout falls behind, captures wait, the child's pipe fills
+//!   and the child blocks in `write(2)`: output is slowed, never dropped.
+//!   With `log_overflow: drop`, captures drop and count the batches that
+//!   don't fit instead.
 //! - [`Output::layer`] is a `tracing` layer for phpeek-pm's own events,
-//!   filtered by the configured [`LogLevel`]. Its records skip the bound
+//!   filtered by the configured [`LogLevel`], with string fields redacted
+//!   by the global [`Redactor`]. Its records skip the bound
 //!   and go over an unbounded channel, so emitting an event never waits for
 //!   the writer. There are few of them.
 //! - [`Output::shutdown`] writes everything queued and stops the thread.
@@ -64,13 +68,21 @@
 //! ```
 
 mod capture;
+mod card;
+mod child;
 mod clock;
 mod escape;
 mod fields;
+mod filter;
 mod handle;
+mod jsonline;
 mod layer;
+mod level;
 mod lines;
+mod multiline;
+mod pipeline;
 mod record;
+mod redact;
 mod source;
 mod writer;
 
@@ -87,17 +99,23 @@ use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::Layer;
 
 pub use handle::OutputHandle;
+pub use pipeline::Pipeline;
+pub use redact::Redactor;
 pub use source::{Source, Stream};
 pub use writer::OutputTarget;
 
-use crate::config::{Global, LogFormat, LogLevel};
+use crate::config::{
+    Global, LogFormat, LogLevel, LogOverflow, Multiline, ProcessLogging, Redaction,
+};
+use handle::HandleSettings;
 use layer::{tracing_level, OwnEvents};
 use lines::MIN_LINE_BYTES;
 
 /// Settings for [`Output::start`].
 #[derive(Debug)]
 pub struct OutputSettings {
-    /// Format of every record.
+    /// Format of phpeek-pm's own events and of child records whose source
+    /// has no [`Pipeline`].
     pub format: LogFormat,
     /// Maximum length of a child output line written as one record, in bytes
     /// of raw output, raised to 4 if smaller. A longer line is cut at a UTF-8
@@ -109,6 +127,13 @@ pub struct OutputSettings {
     /// Captures send batches of about 128 KiB (at most about 600 KiB), and
     /// a batch larger than the bound waits until nothing else is in flight.
     pub max_in_flight_bytes: usize,
+    /// What captures do while the in-flight bound is reached: wait, or drop
+    /// and count the records.
+    pub overflow: LogOverflow,
+    /// Multiline settings of the default pipeline.
+    pub multiline: Multiline,
+    /// Redaction settings of the default pipeline and of own events.
+    pub redaction: Redaction,
     /// Destination of every record.
     pub target: OutputTarget,
 }
@@ -120,18 +145,36 @@ impl OutputSettings {
         OutputSettings {
             format: global.log_format,
             max_line_bytes: global.log_max_line_bytes,
+            overflow: global.log_overflow,
+            multiline: global.log_multiline.clone(),
+            redaction: global.log_redaction.clone(),
             ..OutputSettings::default()
         }
+    }
+
+    /// Returns the pipeline for sources without their own: these settings'
+    /// format, multiline and redaction, and every other default.
+    fn default_pipeline(&self) -> Pipeline {
+        Pipeline::new(&ProcessLogging {
+            format: self.format,
+            multiline: self.multiline.clone(),
+            redaction: self.redaction.clone(),
+            ..ProcessLogging::default()
+        })
     }
 }
 
 impl Default for OutputSettings {
-    /// JSON on stdout, lines up to 64 KiB and 4 MiB in flight.
+    /// JSON on stdout, lines up to 64 KiB, 4 MiB in flight with blocking
+    /// captures, and the default multiline and redaction settings.
     fn default() -> OutputSettings {
         OutputSettings {
             format: LogFormat::Json,
             max_line_bytes: 64 * 1024,
             max_in_flight_bytes: 4 * 1024 * 1024,
+            overflow: LogOverflow::Block,
+            multiline: Multiline::default(),
+            redaction: Redaction::default(),
             target: OutputTarget::Stdout,
         }
     }
@@ -173,11 +216,17 @@ impl Output {
             .clamp(1, Semaphore::MAX_PERMITS);
         let limit = u32::try_from(limit).unwrap_or(u32::MAX);
         let in_flight = Arc::new(Semaphore::new(limit as usize));
-        let max_line_bytes = settings.max_line_bytes.max(MIN_LINE_BYTES);
+        let handle_settings = HandleSettings {
+            in_flight_limit: limit,
+            format: settings.format,
+            max_line_bytes: settings.max_line_bytes.max(MIN_LINE_BYTES),
+            overflow: settings.overflow,
+            default_pipeline: Arc::new(settings.default_pipeline()),
+        };
 
         let thread = writer::spawn(settings.target, receiver, in_flight.clone(), stopped_sender)
             .map_err(OutputError::SpawnWriter)?;
-        let handle = OutputHandle::new(sender, in_flight, limit, settings.format, max_line_bytes);
+        let handle = OutputHandle::new(sender, in_flight, handle_settings);
 
         Ok(Output {
             handle,
@@ -191,7 +240,8 @@ impl Output {
         self.handle.clone()
     }
 
-    /// Returns a `tracing` layer that writes events at `level` and above.
+    /// Returns a `tracing` layer that writes events at `level` and above,
+    /// with secrets in string fields redacted by the global rules.
     ///
     /// Install it once, typically with
     /// `tracing_subscriber::registry().with(output.layer(level)).init()`.

@@ -23,7 +23,7 @@ use crate::config::{Dependency, Global, Process, ProcessKind};
 use crate::exec::ExecContext;
 use crate::health::{self, HealthEvent};
 use crate::hooks::{HookRunner, Stage};
-use crate::output::OutputHandle;
+use crate::output::{OutputHandle, Pipeline};
 use crate::reaper::{ExitStatus, Reaper};
 
 use instance::Instance;
@@ -210,6 +210,8 @@ struct Task {
     process: Process,
     name: Arc<str>,
     exec: Arc<ExecContext>,
+    /// How the output of every instance becomes records.
+    pipeline: Arc<Pipeline>,
     status: watch::Sender<Status>,
     reports: mpsc::Sender<Report>,
     instances: Vec<Instance>,
@@ -255,6 +257,7 @@ impl Task {
             working_dir: process.working_dir.clone(),
             user: process.user.clone(),
         });
+        let pipeline = Arc::new(Pipeline::new(&process.logging));
         let (exits, exits_inbox) = mpsc::unbounded_channel();
         let (health, health_inbox) = mpsc::channel(4);
         let inbox = Inbox {
@@ -268,6 +271,7 @@ impl Task {
             process,
             name,
             exec,
+            pipeline,
             status,
             reports,
             instances,

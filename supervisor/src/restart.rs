@@ -126,7 +126,7 @@ impl Backoff {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{FatalAction, LogFormat, LogLevel};
+    use crate::config::{FatalAction, LogFormat, LogLevel, LogOverflow, Multiline, Redaction};
     use nix::sys::signal::Signal;
 
     fn global(max_attempts: u32) -> Global {
@@ -142,6 +142,9 @@ mod tests {
             restart_reset_after: Duration::from_secs(60),
             dependency_timeout: Duration::from_secs(300),
             on_fatal: FatalAction::Shutdown,
+            log_overflow: LogOverflow::Block,
+            log_multiline: Multiline::default(),
+            log_redaction: Redaction::default(),
         }
     }
 

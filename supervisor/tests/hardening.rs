@@ -10,8 +10,8 @@ use support::{binary, eventually, pids_with_cmdline, Dir, Pm};
 
 const LONG: Duration = Duration::from_secs(10);
 
-fn marker() -> u32 {
-    10_000 + std::process::id() % 50_000
+fn marker() -> u64 {
+    support::unique_marker()
 }
 
 #[test]

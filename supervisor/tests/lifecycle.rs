@@ -129,7 +129,7 @@ processes:
 #[test]
 fn term_ignoring_tree_is_killed_after_stop_timeout() {
     let dir = Dir::new();
-    let marker = format!("{}", 4000 + std::process::id() % 1000);
+    let marker = support::unique_marker().to_string();
     let config = format!(
         r#"
 global:

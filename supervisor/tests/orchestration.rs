@@ -206,7 +206,7 @@ processes:
 #[test]
 fn hung_hook_is_killed_at_its_timeout() {
     let dir = Dir::new();
-    let marker = 8000 + std::process::id() % 1000;
+    let marker = support::unique_marker();
     let config = format!(
         r#"
 hooks:
@@ -333,7 +333,7 @@ processes:
 #[test]
 fn second_sigterm_kills_without_waiting() {
     let dir = Dir::new();
-    let marker = 9000 + std::process::id() % 1000;
+    let marker = support::unique_marker();
     let config = format!(
         r#"
 processes:
@@ -366,7 +366,7 @@ processes:
 #[test]
 fn global_shutdown_timeout_bounds_the_stop() {
     let dir = Dir::new();
-    let marker = 9500 + std::process::id() % 400;
+    let marker = support::unique_marker();
     let config = format!(
         r#"
 global:

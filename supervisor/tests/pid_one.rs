@@ -28,7 +28,7 @@ fn pid_one_reaps_sweeps_and_keeps_statuses() {
     }
     let dir = Dir::new();
     let done = dir.join("orphans-done");
-    let marker = 7000 + std::process::id() % 1000;
+    let marker = support::unique_marker();
     let config = format!(
         r#"
 global:

@@ -8,7 +8,11 @@ use std::time::Duration;
 
 use super::credentials;
 use super::fields::{Decoder, Field, Fields};
-use super::model::{FatalAction, Global, Hook, Hooks, LogFormat, LogLevel, RestartPolicy};
+use super::logging::{decode_multiline, decode_redaction};
+use super::model::{
+    FatalAction, Global, Hook, Hooks, LogFormat, LogLevel, LogOverflow, Multiline, Redaction,
+    RestartPolicy,
+};
 use super::node::{Node, Value};
 use super::process::{self, ProcessDraft};
 
@@ -68,7 +72,7 @@ pub(crate) fn decode(root: &Node, decoder: &mut Decoder<'_>) -> Option<Draft> {
         None => Hooks::default(),
     };
     let processes = match fields.get("processes") {
-        Some(field) => process::decode_all(decoder, &field, global.restart_policy),
+        Some(field) => process::decode_all(decoder, &field, &global),
         None => Vec::new(),
     };
 
@@ -96,6 +100,9 @@ fn default_global() -> Global {
         restart_reset_after: Duration::from_secs(60),
         dependency_timeout: Duration::from_secs(5 * 60),
         on_fatal: FatalAction::Shutdown,
+        log_overflow: LogOverflow::Block,
+        log_multiline: Multiline::default(),
+        log_redaction: Redaction::default(),
     }
 }
 
@@ -108,6 +115,9 @@ const LOG_LEVELS: &[(&str, LogLevel)] = &[
 ];
 
 const LOG_FORMATS: &[(&str, LogFormat)] = &[("json", LogFormat::Json), ("text", LogFormat::Text)];
+
+const LOG_OVERFLOWS: &[(&str, LogOverflow)] =
+    &[("block", LogOverflow::Block), ("drop", LogOverflow::Drop)];
 
 const FATAL_ACTIONS: &[(&str, FatalAction)] = &[
     ("shutdown", FatalAction::Shutdown),
@@ -125,10 +135,17 @@ fn decode_global(decoder: &mut Decoder<'_>, field: &Field<'_>) -> Global {
     let log_level = decoder.read(fields, "log_level", |decoder, field| {
         decoder.choice(field, "log level", LOG_LEVELS)
     });
-    let log_format = decoder.read(fields, "log_format", |decoder, field| {
-        decoder.choice(field, "log format", LOG_FORMATS)
-    });
+    let log_format = decoder.read(fields, "log_format", log_format);
     let log_max_line_bytes = decoder.read(fields, "log_max_line_bytes", positive_size);
+    let log_overflow = decoder.read(fields, "log_overflow", |decoder, field| {
+        decoder.choice(field, "log overflow mode", LOG_OVERFLOWS)
+    });
+    let log_multiline = fields
+        .get("log_multiline")
+        .map(|field| decode_multiline(decoder, &field, &defaults.log_multiline));
+    let log_redaction = fields
+        .get("log_redaction")
+        .map(|field| decode_redaction(decoder, &field, &defaults.log_redaction));
     let restart_policy = decoder.read(fields, "restart_policy", restart_policy);
     let max_restart_attempts = decoder.read(fields, "max_restart_attempts", |decoder, field| {
         decoder.count(field, 0)
@@ -153,7 +170,15 @@ fn decode_global(decoder: &mut Decoder<'_>, field: &Field<'_>) -> Global {
         restart_reset_after: restart_reset_after.unwrap_or(defaults.restart_reset_after),
         dependency_timeout: dependency_timeout.unwrap_or(defaults.dependency_timeout),
         on_fatal: on_fatal.unwrap_or(defaults.on_fatal),
+        log_overflow: log_overflow.unwrap_or(defaults.log_overflow),
+        log_multiline: log_multiline.unwrap_or(defaults.log_multiline),
+        log_redaction: log_redaction.unwrap_or(defaults.log_redaction),
     }
+}
+
+/// Reads a record format, `json` or `text`.
+pub(crate) fn log_format(decoder: &mut Decoder<'_>, field: &Field<'_>) -> Option<LogFormat> {
+    decoder.choice(field, "log format", LOG_FORMATS)
 }
 
 /// Reads the initial and maximum restart backoff.

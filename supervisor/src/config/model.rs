@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use nix::sys::signal::Signal;
 use nix::unistd::{Gid, Uid};
+use regex::Regex;
 
 /// A whole, validated configuration file.
 #[derive(Debug, Clone)]
@@ -50,6 +51,12 @@ pub struct Global {
     pub dependency_timeout: Duration,
     /// What phpeek-pm does when a process becomes fatal. Default shutdown.
     pub on_fatal: FatalAction,
+    /// What captures do while the output is behind. Default block.
+    pub log_overflow: LogOverflow,
+    /// Joining of continuation lines, for processes that don't set their own.
+    pub log_multiline: Multiline,
+    /// Redaction of secrets, for hooks and processes that don't set their own.
+    pub log_redaction: Redaction,
 }
 
 /// Level threshold for phpeek-pm's own events.
@@ -74,6 +81,196 @@ pub enum LogFormat {
     Json,
     /// A readable line per record.
     Text,
+}
+
+/// Level of a child output record, from least to most severe.
+///
+/// Levels from other scales map onto it: NOTICE is INFO, and CRITICAL,
+/// ALERT and EMERGENCY are FATAL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum LineLevel {
+    /// Finest detail.
+    Trace,
+    /// Diagnostics.
+    Debug,
+    /// Normal operation, and notices.
+    Info,
+    /// Something unexpected that was handled.
+    Warn,
+    /// A failed operation.
+    Error,
+    /// A failure that stops the program or needs action at once: fatal,
+    /// critical, alert and emergency.
+    Fatal,
+}
+
+impl LineLevel {
+    /// Returns the level's name as written in records: upper case, like `WARN`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LineLevel::Trace => "TRACE",
+            LineLevel::Debug => "DEBUG",
+            LineLevel::Info => "INFO",
+            LineLevel::Warn => "WARN",
+            LineLevel::Error => "ERROR",
+            LineLevel::Fatal => "FATAL",
+        }
+    }
+}
+
+/// What a capture does while the writer is behind by the in-flight bound.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogOverflow {
+    /// Stop reading, so the child blocks once its pipe is full. Nothing is lost.
+    Block,
+    /// Keep reading and drop the records that don't fit, counting them.
+    Drop,
+}
+
+/// Joining of continuation lines, such as a stack trace, into one record.
+#[derive(Debug, Clone)]
+pub struct Multiline {
+    /// Whether lines are joined. Default true.
+    pub enabled: bool,
+    /// A line that matches starts a new record and any other line continues
+    /// the current one. When unset, the built-in rules for PHP and Laravel
+    /// traces decide which lines continue a record.
+    pub start_pattern: Option<Regex>,
+    /// Longest time a record waits for more lines, counted from its first
+    /// line. Default 500 ms.
+    pub timeout: Duration,
+    /// Most lines in one record. Default 100.
+    pub max_lines: u32,
+}
+
+impl Default for Multiline {
+    fn default() -> Multiline {
+        Multiline {
+            enabled: true,
+            start_pattern: None,
+            timeout: Duration::from_millis(500),
+            max_lines: 100,
+        }
+    }
+}
+
+/// Redaction of secrets in child output and in phpeek-pm's own events.
+#[derive(Debug, Clone)]
+pub struct Redaction {
+    /// Whether anything is redacted. Default true.
+    pub enabled: bool,
+    /// Patterns on top of the built-in rules, which always apply while
+    /// redaction is enabled.
+    pub patterns: Vec<RedactionPattern>,
+    /// Text written in place of a secret. Default `***REDACTED***`.
+    pub placeholder: String,
+}
+
+impl Default for Redaction {
+    fn default() -> Redaction {
+        Redaction {
+            enabled: true,
+            patterns: Vec::new(),
+            placeholder: "***REDACTED***".to_owned(),
+        }
+    }
+}
+
+/// One configured redaction pattern.
+#[derive(Debug, Clone)]
+pub enum RedactionPattern {
+    /// A key name, such as `client_secret`, whose values are redacted in the
+    /// same forms as the built-in keys.
+    Key(String),
+    /// A regular expression. Its first capture group is replaced, or the
+    /// whole match when it has no group.
+    Regex {
+        /// The expression.
+        regex: Regex,
+        /// Text written instead of the placeholder, if set.
+        replacement: Option<String>,
+    },
+}
+
+/// How a process's output lines become records: `processes.<name>.logging`.
+#[derive(Debug, Clone)]
+pub struct ProcessLogging {
+    /// Format of the records. Default `global.log_format`.
+    pub format: LogFormat,
+    /// Records below this level are dropped. Default trace, which keeps all.
+    pub min_level: LineLevel,
+    /// Joining of continuation lines. Default `global.log_multiline`.
+    pub multiline: Multiline,
+    /// Redaction of secrets. Default `global.log_redaction`.
+    pub redaction: Redaction,
+    /// How a line's level is found.
+    pub level_detection: LevelDetection,
+    /// Whether a line holding a JSON object is parsed into fields. Default true.
+    pub json: bool,
+    /// Patterns that select the lines kept.
+    pub filters: LineFilters,
+}
+
+impl ProcessLogging {
+    /// Returns the settings of a process without a `logging` section: the
+    /// global format, multiline and redaction settings, and every default.
+    pub fn inherit(global: &Global) -> ProcessLogging {
+        ProcessLogging {
+            format: global.log_format,
+            multiline: global.log_multiline.clone(),
+            redaction: global.log_redaction.clone(),
+            ..ProcessLogging::default()
+        }
+    }
+}
+
+impl Default for ProcessLogging {
+    /// JSON records, no minimum level, detection and JSON parsing on, no
+    /// filters, and the default multiline and redaction settings.
+    fn default() -> ProcessLogging {
+        ProcessLogging {
+            format: LogFormat::Json,
+            min_level: LineLevel::Trace,
+            multiline: Multiline::default(),
+            redaction: Redaction::default(),
+            level_detection: LevelDetection::default(),
+            json: true,
+            filters: LineFilters::default(),
+        }
+    }
+}
+
+/// How the level of a child output line is found.
+#[derive(Debug, Clone)]
+pub struct LevelDetection {
+    /// Whether levels are detected at all. Default true. Without detection
+    /// every line gets the default level.
+    pub enabled: bool,
+    /// Configured patterns, most severe level first. They are tried before
+    /// the built-in rules, and the first match decides.
+    pub patterns: Vec<(LineLevel, Regex)>,
+    /// Level of lines that no rule matches. When unset, INFO for stdout and
+    /// WARN for stderr.
+    pub default_level: Option<LineLevel>,
+}
+
+impl Default for LevelDetection {
+    fn default() -> LevelDetection {
+        LevelDetection {
+            enabled: true,
+            patterns: Vec::new(),
+            default_level: None,
+        }
+    }
+}
+
+/// Patterns that drop child output records.
+#[derive(Debug, Clone, Default)]
+pub struct LineFilters {
+    /// When not empty, only records that match one of these are kept.
+    pub include: Vec<Regex>,
+    /// Records that match any of these are dropped, even if included.
+    pub exclude: Vec<Regex>,
 }
 
 /// When a process's instances are restarted after they exit.
@@ -160,6 +357,8 @@ pub struct Process {
     pub health_check: Option<HealthCheck>,
     /// How instances are stopped.
     pub shutdown: Shutdown,
+    /// How output lines become records.
+    pub logging: ProcessLogging,
     /// When set, the process is a scheduled task: it is not started at
     /// boot nor restarted, and each firing of the schedule starts one run.
     pub schedule: Option<ScheduledTask>,

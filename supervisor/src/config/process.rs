@@ -11,13 +11,16 @@ use nix::sys::signal::Signal;
 
 use super::decode::{decode_hook, restart_policy};
 use super::fields::{join, Decoder, Field};
-use super::model::{DependencyCondition, Process, ProcessKind, RestartPolicy, Shutdown};
+use super::logging::decode_logging;
+use super::model::{
+    DependencyCondition, Global, Process, ProcessKind, ProcessLogging, RestartPolicy, Shutdown,
+};
 use super::node::{Origin, Value};
 use super::schedule::{self, ScheduleKeys};
 use super::{credentials, health};
 
 /// Go `processes.<name>` keys that are accepted with a warning.
-const INERT_PROCESS_KEYS: &[&str] = &["initial_state", "stdout", "stderr", "max_scale", "logging"];
+const INERT_PROCESS_KEYS: &[&str] = &["initial_state", "stdout", "stderr", "max_scale"];
 
 const PROCESS_KINDS: &[(&str, ProcessKind)] = &[
     ("longrun", ProcessKind::Longrun),
@@ -62,11 +65,12 @@ pub(crate) struct DependencyDraft {
     pub(crate) path: String,
 }
 
-/// Decodes the `processes` mapping in file order.
+/// Decodes the `processes` mapping in file order. `global` gives the
+/// defaults that processes inherit.
 pub(crate) fn decode_all(
     decoder: &mut Decoder<'_>,
     field: &Field<'_>,
-    default_restart: RestartPolicy,
+    global: &Global,
 ) -> Vec<ProcessDraft> {
     let Some(entries) = field.node.entries() else {
         let message = format!(
@@ -90,13 +94,7 @@ pub(crate) fn decode_all(
             node: &entry.value,
             path,
         };
-        let draft = decode_process(
-            decoder,
-            &entry.key,
-            &entry.key_origin,
-            &item,
-            default_restart,
-        );
+        let draft = decode_process(decoder, &entry.key, &entry.key_origin, &item, global);
         drafts.extend(draft);
     }
     drafts
@@ -113,7 +111,7 @@ fn decode_process(
     name: &str,
     origin: &Origin,
     field: &Field<'_>,
-    default_restart: RestartPolicy,
+    global: &Global,
 ) -> Option<ProcessDraft> {
     let mut fields = decoder.fields(field.node, &field.path)?;
 
@@ -159,6 +157,10 @@ fn decode_process(
     };
     let schedule_keys = ScheduleKeys::read(&mut fields);
     let scheduled = schedule::decode(decoder, &schedule_keys);
+    let logging = match fields.get("logging") {
+        Some(logging) => decode_logging(decoder, &logging, global),
+        None => ProcessLogging::inherit(global),
+    };
     fields.finish(decoder, INERT_PROCESS_KEYS);
     if scheduled.is_some() {
         let task_fields = schedule::TaskFields {
@@ -173,7 +175,7 @@ fn decode_process(
     }
 
     let default_restart = match kind {
-        ProcessKind::Longrun => default_restart,
+        ProcessKind::Longrun => global.restart_policy,
         ProcessKind::Oneshot => RestartPolicy::Never,
     };
     let process = Process {
@@ -190,6 +192,7 @@ fn decode_process(
         health_check,
         shutdown,
         schedule: scheduled,
+        logging,
     };
     Some(ProcessDraft {
         process,

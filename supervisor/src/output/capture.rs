@@ -7,9 +7,10 @@ use std::time::SystemTime;
 use tokio::io::AsyncReadExt;
 use tokio::net::unix::pipe;
 use tokio::task::JoinHandle;
+use tokio::time::{sleep_until, Instant};
 
-use super::handle::OutputHandle;
-use super::record::ChildRecords;
+use super::child::ChildRecords;
+use super::handle::{OutputHandle, Sent};
 use super::source::{Source, Stream};
 
 /// Maximum bytes requested in one read of a child's pipe, the default
@@ -26,19 +27,24 @@ const SLICE_BYTES: usize = 4 * 1024;
 
 impl OutputHandle {
     /// Spawns a task that reads `pipe`, the read end of a child's stdout or
-    /// stderr, and writes each line as a record until end of file.
+    /// stderr, and writes its lines as records until end of file.
     ///
-    /// Lines from stdout are recorded at INFO and lines from stderr at WARN.
-    /// They are never filtered by the configured log level. The pipe is set
-    /// to non-blocking mode. Read errors end the capture like end of file,
-    /// after an own WARN event. A record's time is when its bytes were read,
-    /// so lines read together share a timestamp.
+    /// The source's [`Pipeline`](super::Pipeline), or the output's default
+    /// one, decides how lines become records: joined, filtered, parsed,
+    /// levelled and redacted. Lines without a level are INFO on stdout and
+    /// WARN on stderr. The configured level of own events never filters
+    /// them. The pipe is set to non-blocking mode. Read errors end the
+    /// capture like end of file, after an own WARN event. A record's time
+    /// is when its first bytes were read, so lines read together share a
+    /// timestamp. A record waiting for continuation lines is written at its
+    /// multiline deadline even if the child writes nothing more.
     ///
     /// While the writer is behind by more than the in-flight bound, the task
     /// stops reading, so the child blocks once its pipe is full and no line
-    /// is dropped. Awaiting the returned handle waits until every record of
-    /// this pipe is queued, which [`Output::shutdown`](super::Output::shutdown)
-    /// then writes. End of file comes only once every process holding the
+    /// is dropped. With `log_overflow: drop` it keeps reading and drops the
+    /// batches that don't fit, counting them. Awaiting the returned handle
+    /// waits until every record of this pipe is queued, which
+    /// [`Output::shutdown`](super::Output::shutdown) then writes. End of file comes only once every process holding the
     /// write end has closed it, which includes children of the child that
     /// inherited it. Aborting the task drops the unfinished line and closes
     /// the pipe. The task also ends, closing the pipe, once the output has
@@ -48,12 +54,17 @@ impl OutputHandle {
     ///
     /// Panics if called outside a Tokio runtime with I/O enabled.
     pub fn capture(&self, source: Source, stream: Stream, pipe: OwnedFd) -> JoinHandle<()> {
-        let records = ChildRecords::new(self.format(), self.max_line_bytes(), &source, stream);
+        let pipeline = source
+            .pipeline
+            .clone()
+            .unwrap_or_else(|| self.default_pipeline().clone());
+        let records = ChildRecords::new(pipeline, self.max_line_bytes(), &source, stream);
         let capture = Capture {
             output: self.clone(),
             source,
             stream,
             records,
+            dropped: 0,
         };
 
         // The receiver is made here, not in the task, so the runtime check
@@ -73,6 +84,8 @@ struct Capture {
     source: Source,
     stream: Stream,
     records: ChildRecords,
+    /// Records dropped since the last batch that was queued.
+    dropped: u64,
 }
 
 impl Capture {
@@ -93,7 +106,19 @@ impl Capture {
 
         let mut chunk = vec![0; READ_BYTES];
         loop {
-            let read = match receiver.read(&mut chunk).await {
+            let deadline = self.records.deadline();
+            // Reading is cancel safe, so the timer may win without losing
+            // bytes.
+            let result = tokio::select! {
+                result = receiver.read(&mut chunk) => result,
+                () = sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => {
+                    if !self.send_due().await {
+                        return;
+                    }
+                    continue;
+                }
+            };
+            let read = match result {
                 Ok(0) => break,
                 Ok(read) => read,
                 Err(error) if error.kind() == ErrorKind::Interrupted => continue,
@@ -116,7 +141,40 @@ impl Capture {
 
         let mut batch = Vec::new();
         self.records.finish(SystemTime::now(), &mut batch);
-        self.output.send_bounded(batch).await;
+        self.send(batch).await;
+    }
+
+    /// Sends the records whose multiline deadline has passed. Returns false
+    /// if the output has stopped.
+    async fn send_due(&mut self) -> bool {
+        let mut batch = Vec::new();
+        self.records.flush_due(Instant::now(), &mut batch);
+        self.send(batch).await
+    }
+
+    /// Sends one batch by the overflow mode. Returns false if the output
+    /// has stopped.
+    async fn send(&mut self, batch: Vec<u8>) -> bool {
+        match self.output.send_child(batch).await {
+            Sent::Queued => {
+                if self.dropped > 0 {
+                    tracing::warn!(
+                        process = &*self.source.process,
+                        instance_id = &*self.source.instance_id,
+                        stream = self.stream.as_str(),
+                        dropped = self.dropped,
+                        "child output dropped while the output was behind"
+                    );
+                    self.dropped = 0;
+                }
+                true
+            }
+            Sent::Dropped(records) => {
+                self.dropped += records;
+                true
+            }
+            Sent::Closed => false,
+        }
     }
 
     /// Formats the records of `chunk` and sends them in batches of about
@@ -126,20 +184,21 @@ impl Capture {
     /// past `BATCH_BYTES`, even when tiny lines make records many times
     /// larger than their input.
     async fn send_records(&mut self, chunk: &[u8]) -> bool {
-        let now = SystemTime::now();
+        let time = SystemTime::now();
+        let now = Instant::now();
         // Records of short lines take about twice the bytes of the input.
         let mut batch = Vec::with_capacity((2 * chunk.len()).min(BATCH_BYTES));
 
         for slice in chunk.chunks(SLICE_BYTES) {
-            self.records.push(slice, now, &mut batch);
+            self.records.push(slice, time, now, &mut batch);
             if batch.len() >= BATCH_BYTES {
                 let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH_BYTES));
-                if !self.output.send_bounded(full).await {
+                if !self.send(full).await {
                     return false;
                 }
             }
         }
-        self.output.send_bounded(batch).await
+        self.send(batch).await
     }
 }
 
@@ -150,11 +209,18 @@ mod tests {
     use std::process::{Command, Stdio};
     use std::thread;
 
+    use std::io::Read as _;
+    use std::os::fd::AsRawFd as _;
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    use nix::fcntl::{fcntl, FcntlArg};
     use serde_json::Value;
 
     use super::*;
-    use crate::config::{LogFormat, LogLevel};
+    use crate::config::{LineFilters, LogFormat, LogLevel, LogOverflow, Multiline, ProcessLogging};
     use crate::output::testing::{parse_lines, pipe, FileOutput};
+    use crate::output::{Output, OutputSettings, OutputTarget, Pipeline};
 
     /// Runs `script` in `sh`, captures its stdout, and returns the records.
     async fn capture_script(script: &str, max_line_bytes: usize) -> Vec<Value> {
@@ -313,11 +379,21 @@ mod tests {
 
         let output = FileOutput::start(LogFormat::Json, 65536);
         let handle = output.output.handle();
+        // Every step of the pipeline is on, and the filter keeps everything.
+        let logging = ProcessLogging {
+            filters: LineFilters {
+                include: vec![regex::Regex::new(":").expect("valid pattern")],
+                exclude: vec![regex::Regex::new("^never$").expect("valid pattern")],
+            },
+            ..ProcessLogging::default()
+        };
+        let pipeline = Arc::new(Pipeline::new(&logging));
         let mut captures = Vec::new();
         let mut writers = Vec::new();
         for producer in 0..PRODUCERS {
             let (read_end, write_end) = pipe();
-            let source = Source::new("producer", format!("producer-{producer}"));
+            let source = Source::new("producer", format!("producer-{producer}"))
+                .with_pipeline(pipeline.clone());
             captures.push(handle.capture(source, Stream::Stdout, read_end));
             writers.push(thread::spawn(move || {
                 let mut pipe = File::from(write_end);
@@ -354,12 +430,142 @@ mod tests {
                 "line {producer}:{number}"
             );
             assert_eq!(record["instance_id"], format!("producer-{producer}"));
+            assert_eq!(record["level"], "INFO");
             assert_eq!(
                 number, next_number[producer],
                 "producer {producer} out of order"
             );
             next_number[producer] += 1;
         }
+        assert_eq!(pipeline.filtered_records(), 0);
+    }
+
+    #[tokio::test]
+    async fn source_without_pipeline_is_redacted_by_global_rules() {
+        let output = FileOutput::start(LogFormat::Json, 65536);
+        let mut child = Command::new("sh")
+            .args(["-c", "echo 'migrating with DB_PASSWORD=hunter2'"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("spawn sh");
+        let stdout = child.stdout.take().expect("stdout is piped");
+
+        // Hooks capture their output like this, with no pipeline of their own.
+        let source = Source::new("migrate", "migrate").with_field("hook", "pre-start");
+        let handle = output.output.handle();
+        handle
+            .capture(source, Stream::Stdout, stdout.into())
+            .await
+            .expect("capture task");
+        child.wait().expect("wait for sh");
+        let records = parse_lines(&output.finish().await);
+
+        assert_eq!(
+            messages(&records),
+            ["migrating with DB_PASSWORD=***REDACTED***"]
+        );
+        assert_eq!(records[0]["hook"], "pre-start");
+    }
+
+    #[tokio::test]
+    async fn multiline_deadline_emits_trace_while_pipe_stays_open() {
+        let output = FileOutput::with_settings(OutputSettings {
+            multiline: Multiline {
+                timeout: Duration::from_millis(50),
+                ..Multiline::default()
+            },
+            ..OutputSettings::default()
+        });
+        let (read_end, write_end) = pipe();
+        let mut child = File::from(write_end);
+        // A trace that stops mid-way: no `thrown in` line follows.
+        child
+            .write_all(
+                b"PHP Fatal error:  Uncaught Exception: x\nStack trace:\n#0 /app/a.php(3): f()\n",
+            )
+            .expect("write trace");
+
+        let source = Source::new("php", "php-0");
+        let capture = output
+            .output
+            .handle()
+            .capture(source, Stream::Stderr, read_end);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while output.written().is_empty() {
+            assert!(
+                Instant::now() < deadline,
+                "the pending trace was never written"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+
+        assert!(
+            !capture.is_finished(),
+            "capture ended although the pipe is open"
+        );
+        drop(child);
+        capture.await.expect("capture task");
+        let records = parse_lines(&output.finish().await);
+        assert_eq!(records.len(), 1);
+        assert_eq!(
+            records[0]["msg"],
+            "PHP Fatal error:  Uncaught Exception: x\nStack trace:\n#0 /app/a.php(3): f()"
+        );
+        assert_eq!(records[0]["level"], "FATAL");
+    }
+
+    #[tokio::test]
+    async fn drop_mode_never_blocks_the_child_and_counts_drops() {
+        const LINES: usize = 20_000;
+
+        let (target_read, target_write) = pipe();
+        // The smallest pipe Linux allows: one page, never read until the end.
+        fcntl(target_write.as_raw_fd(), FcntlArg::F_SETPIPE_SZ(4096)).expect("shrink pipe");
+        let output = Output::start(OutputSettings {
+            max_in_flight_bytes: 16 * 1024,
+            overflow: LogOverflow::Drop,
+            target: OutputTarget::Fd(target_write),
+            ..OutputSettings::default()
+        })
+        .expect("start output");
+        let handle = output.handle();
+
+        let (read_end, write_end) = pipe();
+        let producer = thread::spawn(move || {
+            let mut pipe = File::from(write_end);
+            for number in 0..LINES {
+                writeln!(pipe, "line {number:06} {}", "x".repeat(80))?;
+            }
+            std::io::Result::Ok(())
+        });
+        let source = Source::new("flood", "flood-0");
+        handle
+            .capture(source, Stream::Stdout, read_end)
+            .await
+            .expect("capture task");
+        // The child finished although nobody read the output.
+        producer.join().expect("producer").expect("write lines");
+        let dropped = handle.dropped_records();
+
+        let reader = thread::spawn(move || {
+            let mut text = String::new();
+            File::from(target_read)
+                .read_to_string(&mut text)
+                .map(|_| text)
+        });
+        output.shutdown().await;
+        let text = reader.join().expect("reader thread").expect("read target");
+        let records = parse_lines(&text);
+
+        assert!(dropped > 0, "nothing was dropped");
+        assert_eq!(records.len() as u64 + dropped, LINES as u64);
+        let numbers: Vec<&str> = records
+            .iter()
+            .filter_map(|record| record["msg"].as_str()?.get(5..11))
+            .collect();
+        let mut sorted = numbers.clone();
+        sorted.sort_unstable();
+        assert_eq!(numbers, sorted, "records were reordered");
     }
 
     #[tokio::test]

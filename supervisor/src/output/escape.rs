@@ -1,14 +1,11 @@
-//! String escaping for JSON and text records, safe for any input bytes.
+//! String escaping for JSON and text records, safe for any text.
 //!
-//! Input bytes are decoded as UTF-8 with every invalid sequence replaced by
-//! U+FFFD, the same result as [`String::from_utf8_lossy`] but without an
-//! allocation. The JSON escaper keeps a string valid inside a JSON string
+//! Child output is decoded with [`String::from_utf8_lossy`] first, which
+//! replaces every invalid UTF-8 sequence with U+FFFD and borrows valid
+//! input. The JSON escaper keeps a string valid inside a JSON string
 //! literal. The text escaper keeps it on one line.
 
 use std::io::Write as _;
-
-/// UTF-8 encoding of U+FFFD REPLACEMENT CHARACTER.
-const REPLACEMENT: &[u8] = "\u{FFFD}".as_bytes();
 
 const HEX_DIGITS: &[u8; 16] = b"0123456789abcdef";
 
@@ -31,20 +28,10 @@ const MAY_ESCAPE: [bool; 256] = {
     table
 };
 
-/// Appends `bytes`, decoded lossily, escaped for a JSON string literal.
+/// Appends `text` escaped for a JSON string literal.
 ///
 /// Besides what JSON requires (`"`, `\` and U+0000 to U+001F), DEL and
 /// U+2028 and U+2029 are escaped, so the record also stays valid JavaScript.
-pub(crate) fn json_lossy(bytes: &[u8], out: &mut Vec<u8>) {
-    for chunk in bytes.utf8_chunks() {
-        json_str(chunk.valid(), out);
-        if !chunk.invalid().is_empty() {
-            out.extend_from_slice(REPLACEMENT);
-        }
-    }
-}
-
-/// Appends `text` escaped for a JSON string literal, as [`json_lossy`] does.
 pub(crate) fn json_str(text: &str, out: &mut Vec<u8>) {
     let needs_escape = |c| {
         matches!(
@@ -64,24 +51,14 @@ pub(crate) fn json_str(text: &str, out: &mut Vec<u8>) {
     });
 }
 
-/// Appends `bytes`, decoded lossily, with every control character escaped so
-/// the result is one line: `\n`, `\r`, `\t`, `\x1b`-style for the other
-/// ASCII controls and `\u{85}`-style for C1 controls and U+2028 and U+2029.
+/// Appends `text` with every control character escaped so the result is one
+/// line: `\n`, `\r`, `\t`, `\x1b`-style for the other ASCII controls and
+/// `\u{85}`-style for C1 controls and U+2028 and U+2029.
 ///
 /// With `quoted`, `"` and `\` are escaped too, so the result can be written
 /// between quotes and read back. Without it, a literal `\n` in the input
 /// looks the same as an escaped newline. That is acceptable in text meant
 /// for people, and the JSON format is the lossless one.
-pub(crate) fn text_lossy(bytes: &[u8], quoted: bool, out: &mut Vec<u8>) {
-    for chunk in bytes.utf8_chunks() {
-        text_str(chunk.valid(), quoted, out);
-        if !chunk.invalid().is_empty() {
-            out.extend_from_slice(REPLACEMENT);
-        }
-    }
-}
-
-/// Appends `text` escaped as [`text_lossy`] does.
 pub(crate) fn text_str(text: &str, quoted: bool, out: &mut Vec<u8>) {
     let needs_escape = |c| match c {
         '"' | '\\' => quoted,
@@ -186,13 +163,13 @@ mod tests {
 
     fn json(bytes: &[u8]) -> String {
         let mut out = Vec::new();
-        json_lossy(bytes, &mut out);
+        json_str(&String::from_utf8_lossy(bytes), &mut out);
         String::from_utf8(out).unwrap_or_else(|error| panic!("escaper wrote bad UTF-8: {error}"))
     }
 
     fn text(bytes: &[u8], quoted: bool) -> String {
         let mut out = Vec::new();
-        text_lossy(bytes, quoted, &mut out);
+        text_str(&String::from_utf8_lossy(bytes), quoted, &mut out);
         String::from_utf8(out).unwrap_or_else(|error| panic!("escaper wrote bad UTF-8: {error}"))
     }
 

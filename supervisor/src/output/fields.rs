@@ -1,6 +1,7 @@
 //! Structured fields of phpeek-pm's own events and spans, kept with their
 //! types so JSON records write numbers as numbers and bools as bools.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::io::Write as _;
 
@@ -8,6 +9,7 @@ use tracing::field::{Field, Visit};
 
 use super::escape;
 use super::record::push_text_field;
+use super::redact::Redactor;
 
 /// Field names that the record itself uses. An event or span field with one
 /// of these names is written with a `field.` prefix, such as `field.time`,
@@ -48,6 +50,25 @@ impl Fields {
         match self.values.iter_mut().find(|(known, _)| *known == name) {
             Some((_, old)) => *old = value,
             None => self.values.push((name, value)),
+        }
+    }
+
+    /// Replaces secrets in every string value, the message included.
+    pub(crate) fn redact(&mut self, redactor: &Redactor) {
+        if !redactor.is_enabled() {
+            return;
+        }
+        if let Some(message) = &mut self.message {
+            if let Cow::Owned(redacted) = redactor.redact(message) {
+                *message = redacted;
+            }
+        }
+        for (_, value) in &mut self.values {
+            if let FieldValue::Str(text) = value {
+                if let Cow::Owned(redacted) = redactor.redact(text) {
+                    *text = redacted;
+                }
+            }
         }
     }
 

@@ -1,12 +1,16 @@
 //! The cloneable handle that sends formatted records to the writer thread.
 
+use std::borrow::Cow;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::Sender;
 use std::sync::Arc;
 
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::{watch, Semaphore, TryAcquireError};
 
+use super::pipeline::Pipeline;
+use super::redact::Redactor;
 use super::writer::Message;
-use crate::config::LogFormat;
+use crate::config::{LogFormat, LogOverflow};
 
 /// A cheap, cloneable handle for sending records to the output.
 ///
@@ -29,33 +33,83 @@ struct Shared {
     in_flight_limit: u32,
     format: LogFormat,
     max_line_bytes: usize,
+    /// What captures do while the in-flight bound is reached.
+    overflow: LogOverflow,
+    /// Child records dropped in [`LogOverflow::Drop`] mode.
+    dropped: AtomicU64,
+    /// The pipeline of sources that don't carry their own.
+    default_pipeline: Arc<Pipeline>,
     /// Number of capture tasks still reading a pipe.
     active_captures: watch::Sender<usize>,
+}
+
+/// The settings an [`OutputHandle`] is created with.
+pub(crate) struct HandleSettings {
+    pub(crate) in_flight_limit: u32,
+    pub(crate) format: LogFormat,
+    pub(crate) max_line_bytes: usize,
+    pub(crate) overflow: LogOverflow,
+    pub(crate) default_pipeline: Arc<Pipeline>,
+}
+
+/// What became of a batch of child records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Sent {
+    /// Queued for writing.
+    Queued,
+    /// Dropped because the writer was behind, with the number of records.
+    Dropped(u64),
+    /// The output has stopped, so nothing more will be written.
+    Closed,
 }
 
 impl OutputHandle {
     pub(crate) fn new(
         messages: Sender<Message>,
         in_flight: Arc<Semaphore>,
-        in_flight_limit: u32,
-        format: LogFormat,
-        max_line_bytes: usize,
+        settings: HandleSettings,
     ) -> OutputHandle {
         OutputHandle {
             shared: Arc::new(Shared {
                 messages,
                 in_flight,
-                in_flight_limit,
-                format,
-                max_line_bytes,
+                in_flight_limit: settings.in_flight_limit,
+                format: settings.format,
+                max_line_bytes: settings.max_line_bytes,
+                overflow: settings.overflow,
+                dropped: AtomicU64::new(0),
+                default_pipeline: settings.default_pipeline,
                 active_captures: watch::channel(0).0,
             }),
         }
     }
 
-    /// Returns the format that records are written in.
+    /// Returns the format of phpeek-pm's own events and of child records
+    /// without a pipeline of their own.
     pub fn format(&self) -> LogFormat {
         self.shared.format
+    }
+
+    /// Returns the pipeline used for sources that don't carry their own.
+    pub fn default_pipeline(&self) -> &Arc<Pipeline> {
+        &self.shared.default_pipeline
+    }
+
+    /// Returns the redactor of the global settings, for text that phpeek-pm
+    /// writes elsewhere, such as the body of a heartbeat request.
+    pub fn redactor(&self) -> &Arc<Redactor> {
+        &self.shared.default_pipeline.redactor
+    }
+
+    /// Returns `text` with secrets replaced by the global redaction rules.
+    pub fn redact<'t>(&self, text: &'t str) -> Cow<'t, str> {
+        self.redactor().redact(text)
+    }
+
+    /// Returns how many child records were dropped because the writer was
+    /// behind, which happens only with `log_overflow: drop`.
+    pub fn dropped_records(&self) -> u64 {
+        self.shared.dropped.load(Ordering::Relaxed)
     }
 
     /// Returns the longest child output line kept in one record, in bytes.
@@ -84,6 +138,35 @@ impl OutputHandle {
 
         let message = Message::Records { bytes, permits };
         self.shared.messages.send(message).is_ok()
+    }
+
+    /// Queues child records by the overflow mode: waiting for room while the
+    /// writer is behind, or dropping and counting them.
+    pub(crate) async fn send_child(&self, bytes: Vec<u8>) -> Sent {
+        if self.shared.overflow == LogOverflow::Block {
+            let queued = self.send_bounded(bytes).await;
+            return if queued { Sent::Queued } else { Sent::Closed };
+        }
+        if bytes.is_empty() {
+            return Sent::Queued;
+        }
+
+        let size = u32::try_from(bytes.len()).unwrap_or(u32::MAX);
+        let permits = size.min(self.shared.in_flight_limit);
+        match self.shared.in_flight.try_acquire_many(permits) {
+            Ok(taken) => taken.forget(),
+            Err(TryAcquireError::Closed) => return Sent::Closed,
+            Err(TryAcquireError::NoPermits) => {
+                let records = memchr::memchr_iter(b'\n', &bytes).count() as u64;
+                self.shared.dropped.fetch_add(records, Ordering::Relaxed);
+                return Sent::Dropped(records);
+            }
+        }
+        let message = Message::Records { bytes, permits };
+        match self.shared.messages.send(message) {
+            Ok(()) => Sent::Queued,
+            Err(_) => Sent::Closed,
+        }
     }
 
     /// Queues records without waiting, for phpeek-pm's own events. The

@@ -6,6 +6,10 @@
 //! closest to the event wins. A text record reads
 //! `2024-01-15T10:30:45.123Z INFO  phpeek-pm: message key=value`.
 //!
+//! String field values, from events and spans alike, are redacted by the
+//! global redaction rules before they are written, because fields may hold
+//! commands, environments or request bodies.
+//!
 //! The level filter applies to spans too: fields of a span below the level
 //! are not recorded, so events inside it don't inherit them. Fields that
 //! events of every level need belong on spans at the lowest level in use.
@@ -102,6 +106,7 @@ where
             }
         }
 
+        fields.redact(self.output.redactor());
         let record = self.format(event.metadata().level(), &fields);
         self.output.send_unbounded(record);
     }
@@ -278,6 +283,28 @@ mod tests {
         assert_eq!(record["field.time"], 5);
         assert_eq!(record["field.level"], "x");
         assert_eq!(record["level"], "INFO");
+    }
+
+    #[test]
+    fn string_fields_are_redacted() {
+        let output = emitted(LogFormat::Json, LogLevel::Info, || {
+            let span = tracing::info_span!("hook", env = "DB_PASSWORD=hunter2");
+            let _entered = span.enter();
+            tracing::warn!(
+                command = "mysql --password=hunter2 -h db",
+                body = ?"token: abc123",
+                count = 4111_1111_1111_1111_u64,
+                "heartbeat failed"
+            );
+        });
+
+        let record = &parse_lines(&output)[0];
+        assert_eq!(record["command"], "mysql --password=***REDACTED*** -h db");
+        assert_eq!(record["body"], "\"token: ***REDACTED***\"");
+        assert_eq!(record["env"], "DB_PASSWORD=***REDACTED***");
+        assert!(!output.contains("hunter2"), "{output}");
+        // Numbers are not strings, so they are written as recorded.
+        assert_eq!(record["count"], 4_111_111_111_111_111_u64);
     }
 
     #[test]

@@ -1,89 +1,79 @@
-//! Formatting a child's output lines as JSON or text records.
+//! Formatting one child output record as a JSON or text line.
 //!
 //! A JSON record reads
 //! `{"time":"…","level":"INFO","msg":"…","process":"nginx","instance_id":"nginx-0","stream":"stdout"}`,
-//! followed by the source's extra fields and, for a cut line,
-//! `"truncated":true,"part":N`. A text record reads
-//! `2024-01-15T10:30:45.123Z INFO  [nginx-0] message`, with `[nginx-0 stderr]`
-//! for standard error and ` key=value` pairs after the message.
+//! followed by the source's extra fields, the fields of a JSON line and, for
+//! a cut line, `"truncated":true,"part":N`. A field of a JSON line whose key
+//! the record already uses, such as `time`, is written as `field.time`.
 //!
-//! Everything that stays the same for a source is formatted once, and the
-//! timestamp once per chunk read, so a record costs little more than copying
-//! and escaping its message.
+//! A text record reads `2024-01-15T10:30:45.123Z INFO  [nginx-0] message`,
+//! with `[nginx-0 stderr]` for standard error and ` key=value` pairs for
+//! the source's extra fields after the message. A JSON line is written as
+//! `ERROR [nginx-0] [query_failed] Query failed (duration: 5000ms)`: a slug
+//! of its message in brackets, then the message, then its fields.
+//!
+//! Everything that stays the same for a source is formatted once, so a
+//! record costs little more than copying and escaping its message.
 
 use std::io::Write as _;
 use std::time::SystemTime;
 
-use super::clock::{Clock, STAMP_LEN};
+use serde_json::{Map, Value};
+
+use super::clock::Clock;
 use super::escape;
-use super::lines::{LineSplitter, Piece};
-use super::source::{level_name, Source, Stream};
-use crate::config::LogFormat;
+use super::jsonline::{push_json_fields, push_slug, push_text_fields};
+use super::source::{Source, Stream};
+use crate::config::{LineLevel, LogFormat};
 
-/// Turns the raw output of one child stream into formatted records.
-#[derive(Debug)]
-pub(crate) struct ChildRecords {
-    splitter: LineSplitter,
-    format: RecordFormat,
-}
+/// Keys of every child record, which fields of a JSON line may not take.
+const RECORD_KEYS: [&str; 8] = [
+    "time",
+    "level",
+    "msg",
+    "process",
+    "instance_id",
+    "stream",
+    "truncated",
+    "part",
+];
 
-impl ChildRecords {
-    /// Creates the formatter for `stream` of `source`.
-    pub(crate) fn new(
-        format: LogFormat,
-        max_line_bytes: usize,
-        source: &Source,
-        stream: Stream,
-    ) -> ChildRecords {
-        ChildRecords {
-            splitter: LineSplitter::new(max_line_bytes),
-            format: RecordFormat::new(format, source, stream),
-        }
-    }
-
-    /// Appends to `out` a record for every line or part that `chunk`
-    /// completes, all stamped with `time`.
-    pub(crate) fn push(&mut self, chunk: &[u8], time: SystemTime, out: &mut Vec<u8>) {
-        self.format.set_time(time);
-        let format = &self.format;
-        self.splitter
-            .push(chunk, &mut |piece| format.write(piece, out));
-    }
-
-    /// Appends the record of an unfinished last line, if any, at end of file.
-    pub(crate) fn finish(&mut self, time: SystemTime, out: &mut Vec<u8>) {
-        self.format.set_time(time);
-        let format = &self.format;
-        self.splitter.finish(&mut |piece| format.write(piece, out));
-    }
+/// One record to format.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Record<'a> {
+    /// When the record's first bytes were read.
+    pub(crate) time: SystemTime,
+    pub(crate) level: LineLevel,
+    /// The message, already redacted.
+    pub(crate) msg: &'a str,
+    /// The other fields of a JSON line, already redacted.
+    pub(crate) fields: Option<&'a Map<String, Value>>,
+    /// The 1-based part number of a cut line.
+    pub(crate) part: Option<u64>,
 }
 
 /// The parts of a record that stay the same for one source and stream.
 #[derive(Debug)]
-struct RecordFormat {
+pub(crate) struct RecordFormat {
     format: LogFormat,
     clock: Clock,
-    /// Everything before the message, with the timestamp at `stamp_at`.
-    head: Vec<u8>,
-    stamp_at: usize,
-    /// Everything after the message, before the truncation fields.
+    /// JSON: everything after the message, before any JSON line fields.
+    /// Text: the extra fields.
     tail: Vec<u8>,
+    /// Text: `[nginx-0 stderr] `.
+    text_source: Vec<u8>,
+    /// Keys the record already uses, which fields of a JSON line are
+    /// renamed from.
+    reserved_keys: Vec<&'static str>,
 }
 
 impl RecordFormat {
-    fn new(format: LogFormat, source: &Source, stream: Stream) -> RecordFormat {
-        let level = level_name(stream.level());
-        let placeholder = [b'0'; STAMP_LEN];
-        let mut head = Vec::new();
+    /// Prepares the fixed parts for `stream` of `source`.
+    pub(crate) fn new(format: LogFormat, source: &Source, stream: Stream) -> RecordFormat {
         let mut tail = Vec::new();
-
-        let stamp_at = match format {
+        let mut text_source = Vec::new();
+        match format {
             LogFormat::Json => {
-                head.extend_from_slice(b"{\"time\":\"");
-                let stamp_at = head.len();
-                head.extend_from_slice(&placeholder);
-                write!(head, "\",\"level\":\"{level}\",\"msg\":\"").ok();
-
                 tail.push(b'"');
                 push_json_field(&mut tail, "process", &source.process);
                 push_json_field(&mut tail, "instance_id", &source.instance_id);
@@ -91,62 +81,83 @@ impl RecordFormat {
                 for (key, value) in &source.extra {
                     push_json_field(&mut tail, key, value);
                 }
-                stamp_at
             }
             LogFormat::Text => {
-                head.extend_from_slice(&placeholder);
-                write!(head, " {level:<5} [").ok();
-                escape::text_str(&source.instance_id, false, &mut head);
+                text_source.push(b'[');
+                escape::text_str(&source.instance_id, false, &mut text_source);
                 if stream == Stream::Stderr {
-                    head.extend_from_slice(b" stderr");
+                    text_source.extend_from_slice(b" stderr");
                 }
-                head.extend_from_slice(b"] ");
-
+                text_source.extend_from_slice(b"] ");
                 for (key, value) in &source.extra {
                     push_text_field(&mut tail, key, value);
                 }
-                0
             }
-        };
+        }
+        let extra_keys = source.extra.iter().map(|(key, _)| *key);
+        let reserved_keys = RECORD_KEYS.into_iter().chain(extra_keys).collect();
 
         RecordFormat {
             format,
             clock: Clock::new(),
-            head,
-            stamp_at,
             tail,
+            text_source,
+            reserved_keys,
         }
     }
 
-    fn set_time(&mut self, time: SystemTime) {
-        let stamp = self.clock.format(time);
-        if let Some(slot) = self.head.get_mut(self.stamp_at..self.stamp_at + STAMP_LEN) {
-            slot.copy_from_slice(stamp);
-        }
-    }
-
-    /// Appends the record of `piece`, ending in `\n`.
-    fn write(&self, piece: Piece<'_>, out: &mut Vec<u8>) {
-        out.extend_from_slice(&self.head);
+    /// Appends `record` as one line ending in `\n`.
+    pub(crate) fn write(&mut self, record: &Record<'_>, out: &mut Vec<u8>) {
+        let stamp = self.clock.format(record.time);
+        let level = record.level.as_str();
 
         match self.format {
             LogFormat::Json => {
-                escape::json_lossy(piece.bytes, out);
+                out.extend_from_slice(b"{\"time\":\"");
+                out.extend_from_slice(stamp);
+                out.extend_from_slice(b"\",\"level\":\"");
+                out.extend_from_slice(level.as_bytes());
+                out.extend_from_slice(b"\",\"msg\":\"");
+                escape::json_str(record.msg, out);
                 out.extend_from_slice(&self.tail);
-                if let Some(part) = piece.part {
+                if let Some(fields) = record.fields {
+                    push_json_fields(fields, &self.reserved_keys, out);
+                }
+                if let Some(part) = record.part {
                     write!(out, ",\"truncated\":true,\"part\":{part}").ok();
                 }
                 out.extend_from_slice(b"}\n");
             }
             LogFormat::Text => {
-                escape::text_lossy(piece.bytes, false, out);
+                out.extend_from_slice(stamp);
+                out.push(b' ');
+                out.extend_from_slice(level.as_bytes());
+                out.extend_from_slice(&b"      "[..6 - level.len().min(5)]);
+                out.extend_from_slice(&self.text_source);
+                if let Some(fields) = record.fields {
+                    push_slug_brackets(record.msg, out);
+                    escape::text_str(record.msg, false, out);
+                    push_text_fields(fields, out);
+                } else {
+                    escape::text_str(record.msg, false, out);
+                }
                 out.extend_from_slice(&self.tail);
-                if let Some(part) = piece.part {
+                if let Some(part) = record.part {
                     write!(out, " truncated=true part={part}").ok();
                 }
                 out.push(b'\n');
             }
         }
+    }
+}
+
+/// Appends `[slug] ` for a message that has one.
+fn push_slug_brackets(msg: &str, out: &mut Vec<u8>) {
+    out.push(b'[');
+    if push_slug(msg, out) {
+        out.extend_from_slice(b"] ");
+    } else {
+        out.pop();
     }
 }
 
@@ -171,184 +182,5 @@ pub(crate) fn push_text_field(out: &mut Vec<u8>, key: &str, value: &str) {
         out.push(b'"');
     } else {
         out.extend_from_slice(value.as_bytes());
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use std::time::{Duration, UNIX_EPOCH};
-
-    use proptest::prelude::*;
-    use serde_json::{json, Value};
-
-    use super::*;
-
-    fn time() -> SystemTime {
-        UNIX_EPOCH + Duration::from_millis(1_705_314_645_123)
-    }
-
-    fn records(format: LogFormat, source: &Source, stream: Stream, input: &[u8]) -> String {
-        let mut records = ChildRecords::new(format, 8, source, stream);
-        let mut out = Vec::new();
-        records.push(input, time(), &mut out);
-        records.finish(time(), &mut out);
-        String::from_utf8_lossy(&out).into_owned()
-    }
-
-    fn parse_lines(output: &str) -> Vec<Value> {
-        output
-            .lines()
-            .map(|line| {
-                serde_json::from_str(line).unwrap_or_else(|error| panic!("{line:?}: {error}"))
-            })
-            .collect()
-    }
-
-    #[test]
-    fn json_record_has_all_fields() {
-        let source = Source::new("nginx", "nginx-0");
-
-        let output = records(LogFormat::Json, &source, Stream::Stdout, b"ready\n");
-
-        let expected = json!({
-            "time": "2024-01-15T10:30:45.123Z",
-            "level": "INFO",
-            "msg": "ready",
-            "process": "nginx",
-            "instance_id": "nginx-0",
-            "stream": "stdout",
-        });
-        assert_eq!(parse_lines(&output), vec![expected]);
-    }
-
-    #[test]
-    fn json_keys_come_in_fixed_order() {
-        let source = Source::new("nginx", "nginx-0");
-
-        let output = records(LogFormat::Json, &source, Stream::Stdout, b"ready\n");
-
-        assert!(output.starts_with(r#"{"time":"2024-01-15T10:30:45.123Z","level":"INFO","#));
-        assert!(output.ends_with("\"instance_id\":\"nginx-0\",\"stream\":\"stdout\"}\n"));
-    }
-
-    #[test]
-    fn json_stderr_is_warn_with_extra_fields() {
-        let source = Source::new("setup", "setup").with_field("hook", "pre-start");
-
-        let output = records(LogFormat::Json, &source, Stream::Stderr, b"oops\n");
-
-        let record = &parse_lines(&output)[0];
-        assert_eq!(record["level"], "WARN");
-        assert_eq!(record["stream"], "stderr");
-        assert_eq!(record["hook"], "pre-start");
-    }
-
-    #[test]
-    fn json_cut_line_is_marked_truncated() {
-        let source = Source::new("php", "php-0");
-
-        let output = records(LogFormat::Json, &source, Stream::Stdout, b"0123456789\n");
-
-        let parsed = parse_lines(&output);
-        assert_eq!(parsed.len(), 2);
-        assert_eq!(parsed[0]["msg"], "01234567");
-        assert_eq!(parsed[0]["truncated"], true);
-        assert_eq!(parsed[0]["part"], 1);
-        assert_eq!(parsed[1]["msg"], "89");
-        assert_eq!(parsed[1]["part"], 2);
-    }
-
-    #[test]
-    fn json_escapes_source_names() {
-        let source = Source::new("we\"ird", "we\"ird-0");
-
-        let output = records(LogFormat::Json, &source, Stream::Stdout, b"x\n");
-
-        assert_eq!(parse_lines(&output)[0]["instance_id"], "we\"ird-0");
-    }
-
-    #[test]
-    fn text_record_shape() {
-        let source = Source::new("nginx", "nginx-0");
-
-        let output = records(LogFormat::Text, &source, Stream::Stdout, b"ready\n");
-
-        assert_eq!(output, "2024-01-15T10:30:45.123Z INFO  [nginx-0] ready\n");
-    }
-
-    #[test]
-    fn text_record_names_stderr_and_fields() {
-        let source = Source::new("setup", "setup-0").with_field("hook", "pre start");
-
-        let output = records(LogFormat::Text, &source, Stream::Stderr, b"a\tb\n");
-
-        assert_eq!(
-            output,
-            "2024-01-15T10:30:45.123Z WARN  [setup-0 stderr] a\\tb hook=\"pre start\"\n"
-        );
-    }
-
-    #[test]
-    fn text_cut_line_is_marked_truncated() {
-        let source = Source::new("php", "php-0");
-
-        let output = records(LogFormat::Text, &source, Stream::Stdout, b"0123456789");
-
-        let lines: Vec<&str> = output.lines().collect();
-        assert_eq!(lines.len(), 2);
-        assert!(lines[0].ends_with("] 01234567 truncated=true part=1"));
-        assert!(lines[1].ends_with("] 89 truncated=true part=2"));
-    }
-
-    proptest! {
-        #[test]
-        fn json_records_rebuild_any_input(
-            input in proptest::collection::vec(any::<u8>(), 0..400),
-            mut cuts in proptest::collection::vec(0usize..400, 0..10),
-            max in 4usize..40,
-        ) {
-            cuts.sort_unstable();
-            let source = Source::new("fuzz", "fuzz-0");
-            let mut records = ChildRecords::new(LogFormat::Json, max, &source, Stream::Stdout);
-            let mut out = Vec::new();
-            let mut start = 0;
-            for cut in cuts {
-                let end = cut.clamp(start, input.len());
-                records.push(&input[start..end], time(), &mut out);
-                start = end;
-            }
-            records.push(&input[start..], time(), &mut out);
-            records.finish(time(), &mut out);
-
-            let output = String::from_utf8(out)
-                .map_err(|error| TestCaseError::fail(format!("output is not UTF-8: {error}")))?;
-            let mut pieces = Vec::new();
-            for line in output.lines() {
-                let record: Value = serde_json::from_str(line)
-                    .map_err(|error| TestCaseError::fail(format!("{line:?}: {error}")))?;
-                let msg = record["msg"].as_str().unwrap_or_default().to_owned();
-                pieces.push((msg, record["part"].as_u64()));
-            }
-
-            // A part is continued by the next record when that one has the
-            // next part number. Every other record ends a line.
-            let mut text = String::new();
-            for (index, (msg, part)) in pieces.iter().enumerate() {
-                text.push_str(msg);
-                let next_part = pieces.get(index + 1).and_then(|(_, part)| *part);
-                let continues = part.is_some_and(|part| next_part == Some(part + 1));
-                if !continues {
-                    text.push('\n');
-                }
-            }
-
-            let expected = String::from_utf8_lossy(&input).replace("\r\n", "\n");
-            let expected = if expected.ends_with('\n') || expected.is_empty() {
-                expected
-            } else {
-                expected + "\n"
-            };
-            prop_assert_eq!(text, expected);
-        }
     }
 }

@@ -2,12 +2,14 @@
 
 use std::sync::Arc;
 
-use crate::config::LogLevel;
+use super::pipeline::Pipeline;
+use crate::config::LineLevel;
 
 /// The process instance whose output is captured, as named in its records.
 ///
-/// Cloning is cheap while `extra` is empty, because the names are shared.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Cloning is cheap while `extra` is empty, because the names and the
+/// pipeline are shared.
+#[derive(Debug, Clone)]
 pub struct Source {
     /// Process name from the configuration, written as `process`.
     pub process: Arc<str>,
@@ -19,6 +21,9 @@ pub struct Source {
     /// `instance_id`, `stream`, `truncated`, `part`), or the record contains
     /// that key twice.
     pub extra: Vec<(&'static str, String)>,
+    /// How the lines become records. When unset, the output's default
+    /// pipeline, built from the global settings, is used.
+    pub pipeline: Option<Arc<Pipeline>>,
 }
 
 impl Source {
@@ -28,7 +33,14 @@ impl Source {
             process: process.into(),
             instance_id: instance_id.into(),
             extra: Vec::new(),
+            pipeline: None,
         }
+    }
+
+    /// Sets the pipeline that turns this source's lines into records.
+    pub fn with_pipeline(mut self, pipeline: Arc<Pipeline>) -> Source {
+        self.pipeline = Some(pipeline);
+        self
     }
 
     /// Adds a field that every record of this source carries.
@@ -41,9 +53,9 @@ impl Source {
 /// The child's output stream that a pipe is connected to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stream {
-    /// Standard output, recorded at INFO.
+    /// Standard output, whose lines without a level are INFO.
     Stdout,
-    /// Standard error, recorded at WARN.
+    /// Standard error, whose lines without a level are WARN.
     Stderr,
 }
 
@@ -56,23 +68,12 @@ impl Stream {
         }
     }
 
-    /// Returns the level that lines of this stream are recorded at.
-    pub fn level(self) -> LogLevel {
+    /// Returns the level of this stream's lines that state none.
+    pub fn level(self) -> LineLevel {
         match self {
-            Stream::Stdout => LogLevel::Info,
-            Stream::Stderr => LogLevel::Warn,
+            Stream::Stdout => LineLevel::Info,
+            Stream::Stderr => LineLevel::Warn,
         }
-    }
-}
-
-/// Returns a level's name as written in records: upper case, like `WARN`.
-pub(crate) fn level_name(level: LogLevel) -> &'static str {
-    match level {
-        LogLevel::Trace => "TRACE",
-        LogLevel::Debug => "DEBUG",
-        LogLevel::Info => "INFO",
-        LogLevel::Warn => "WARN",
-        LogLevel::Error => "ERROR",
     }
 }
 
@@ -82,8 +83,8 @@ mod tests {
 
     #[test]
     fn streams_map_to_info_and_warn() {
-        assert_eq!(level_name(Stream::Stdout.level()), "INFO");
-        assert_eq!(level_name(Stream::Stderr.level()), "WARN");
+        assert_eq!(Stream::Stdout.level().as_str(), "INFO");
+        assert_eq!(Stream::Stderr.level().as_str(), "WARN");
     }
 
     #[test]

@@ -69,7 +69,8 @@ impl Task {
                 let source = Source::new(
                     std::sync::Arc::clone(&self.name),
                     std::sync::Arc::clone(&id),
-                );
+                )
+                .with_pipeline(std::sync::Arc::clone(&self.pipeline));
                 self.shared
                     .output
                     .capture(source.clone(), Stream::Stdout, child.stdout);

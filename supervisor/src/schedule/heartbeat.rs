@@ -19,6 +19,7 @@ use std::time::Duration;
 use reqwest::{Method, Url};
 
 use super::stats::ScheduleStats;
+use crate::output::Redactor;
 
 /// Limit on one request, connection included.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
@@ -209,21 +210,15 @@ fn with_query(base: &Url, pairs: &str) -> Url {
 }
 
 /// Builds the body of a failure ping: the reason, a blank line, then the
-/// run's last output lines.
-pub(crate) fn failure_body(reason: &str, output_tail: &str) -> String {
+/// run's last output lines, with secrets removed by `redactor` before they
+/// leave the container.
+pub(crate) fn failure_body(reason: &str, output_tail: &str, redactor: &Redactor) -> String {
     let body = if output_tail.is_empty() {
         format!("{reason}\n")
     } else {
         format!("{reason}\n\n{output_tail}\n")
     };
-    redact_failure_body(body)
-}
-
-/// Removes secrets from a failure body before it leaves the container.
-// TODO: apply the output module's redactor here once it exists; until
-// then the body carries the run's output as written.
-fn redact_failure_body(body: String) -> String {
-    body
+    redactor.redact(&body).into_owned()
 }
 
 #[cfg(test)]
@@ -293,7 +288,23 @@ mod tests {
 
     #[test]
     fn failure_body_has_reason_then_output() {
-        assert_eq!(failure_body("exit code 3", "a\nb"), "exit code 3\n\na\nb\n");
-        assert_eq!(failure_body("timed out", ""), "timed out\n");
+        let off = Redactor::disabled();
+        assert_eq!(
+            failure_body("exit code 3", "a\nb", &off),
+            "exit code 3\n\na\nb\n"
+        );
+        assert_eq!(failure_body("timed out", "", &off), "timed out\n");
+    }
+
+    #[test]
+    fn failure_body_is_redacted() {
+        let redactor = Redactor::new(&crate::config::Redaction::default());
+        let body = failure_body(
+            "exit code 1",
+            "connecting to mysql://app:hunter2@db/app",
+            &redactor,
+        );
+        assert!(!body.contains("hunter2"), "{body}");
+        assert!(body.contains("mysql://app:"), "{body}");
     }
 }

@@ -217,7 +217,7 @@ fn finish(
         send(Event::Success);
     } else {
         let exit_code = (!matches!(ending, Ending::NotStarted(_))).then_some(exit_code);
-        let body = failure_body(&reason, &tail.text());
+        let body = failure_body(&reason, &tail.text(), context.output.redactor());
         send(Event::Failure { exit_code, body });
     }
 }

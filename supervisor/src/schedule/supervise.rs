@@ -166,7 +166,7 @@ impl<'a, F: Fn(Event)> Supervision<'a, F> {
         self.heartbeat_failed = true;
         let seconds = limit.as_secs_f64();
         let reason = format!("still running after the heartbeat timeout of {seconds}s");
-        let body = failure_body(&reason, &self.tail.text());
+        let body = failure_body(&reason, &self.tail.text(), self.context.output.redactor());
         (self.send)(Event::Failure {
             exit_code: None,
             body,

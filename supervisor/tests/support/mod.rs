@@ -429,3 +429,12 @@ processes:
         None
     }
 }
+
+/// A number for `sleep N` that no other test of any binary uses, so a test
+/// can find its own processes in /proc by command line.
+pub fn unique_marker() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let serial = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    // Large enough that no real test sleeps that long by accident.
+    10_000_000_000 + u64::from(std::process::id()) * 1000 + serial
+}
