@@ -114,6 +114,9 @@ mod tests {
             restart_reset_after: Duration::from_secs(60),
             dependency_timeout: Duration::from_secs(300),
             on_fatal: FatalAction::Shutdown,
+            metrics: Default::default(),
+            api: Default::default(),
+            max_process_scale: 100,
         }
     }
 

@@ -7,8 +7,12 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::credentials;
+use super::endpoints;
 use super::fields::{Decoder, Field, Fields};
-use super::model::{FatalAction, Global, Hook, Hooks, LogFormat, LogLevel, RestartPolicy};
+use super::model::{
+    ApiSettings, FatalAction, Global, Hook, Hooks, LogFormat, LogLevel, MetricsSettings,
+    RestartPolicy,
+};
 use super::node::{Node, Value};
 use super::process::{self, ProcessDraft};
 
@@ -33,8 +37,6 @@ const INERT_GLOBAL_KEYS: &[&str] = &[
     "oneshot_history_*",
     "process_start_timeout",
     "process_stop_timeout",
-    "max_process_scale",
-    "api_max_request_body",
     "zombie_reap_interval",
     "log_timestamps",
     "autotune_memory_threshold",
@@ -68,7 +70,7 @@ pub(crate) fn decode(root: &Node, decoder: &mut Decoder<'_>) -> Option<Draft> {
         None => Hooks::default(),
     };
     let processes = match fields.get("processes") {
-        Some(field) => process::decode_all(decoder, &field, global.restart_policy),
+        Some(field) => process::decode_all(decoder, &field, &global),
         None => Vec::new(),
     };
 
@@ -96,6 +98,9 @@ fn default_global() -> Global {
         restart_reset_after: Duration::from_secs(60),
         dependency_timeout: Duration::from_secs(5 * 60),
         on_fatal: FatalAction::Shutdown,
+        metrics: MetricsSettings::default(),
+        api: ApiSettings::default(),
+        max_process_scale: 100,
     }
 }
 
@@ -139,6 +144,10 @@ fn decode_global(decoder: &mut Decoder<'_>, field: &Field<'_>) -> Global {
     let on_fatal = decoder.read(fields, "on_fatal", |decoder, field| {
         decoder.choice(field, "fatal action", FATAL_ACTIONS)
     });
+    let (metrics, api) = endpoints::decode(decoder, fields);
+    let max_process_scale = decoder.read(fields, "max_process_scale", |decoder, field| {
+        decoder.count(field, 1)
+    });
     fields.finish(decoder, INERT_GLOBAL_KEYS);
 
     Global {
@@ -153,6 +162,9 @@ fn decode_global(decoder: &mut Decoder<'_>, field: &Field<'_>) -> Global {
         restart_reset_after: restart_reset_after.unwrap_or(defaults.restart_reset_after),
         dependency_timeout: dependency_timeout.unwrap_or(defaults.dependency_timeout),
         on_fatal: on_fatal.unwrap_or(defaults.on_fatal),
+        metrics,
+        api,
+        max_process_scale: max_process_scale.unwrap_or(defaults.max_process_scale),
     }
 }
 
@@ -423,13 +435,13 @@ mod tests {
     #[test]
     fn go_only_global_keys_are_warnings() {
         let yaml = format!(
-            "global:\n  metrics_enabled: true\n  api_port: 9180\n  tracing_exporter: otlp\n  \
+            "global:\n  metrics_tls: {{}}\n  api_socket: /run/pm.sock\n  tracing_exporter: otlp\n  \
              zombie_reap_interval: 1s\n{WEB}"
         );
         let warnings = loaded(&yaml).warnings;
 
         assert_eq!(warnings.len(), 4);
-        assert_eq!(warnings[0].path, "global.metrics_enabled");
+        assert_eq!(warnings[0].path, "global.metrics_tls");
         assert!(warnings[0]
             .message
             .contains("has no effect in this version"));
