@@ -23,6 +23,7 @@ mod exec;
 mod group;
 mod health;
 mod hooks;
+pub mod logring;
 pub mod output;
 mod process;
 mod reaper;

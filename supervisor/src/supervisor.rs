@@ -18,6 +18,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
 use crate::config::{Config, FatalAction, ProcessKind};
+pub use crate::hooks::HookRunCount;
 use crate::hooks::{HookRunner, Stage};
 use crate::output::OutputHandle;
 use crate::process::{self, Control, Handle, Report, Shared};
@@ -176,12 +177,18 @@ impl Supervisor {
             .map(|(handle, process)| ProcessEntry {
                 name: handle.name.clone(),
                 kind: process.kind,
+                max_scale: process
+                    .max_scale
+                    .unwrap_or(self.config.global.max_process_scale),
+                health_check: process.health_check.is_some(),
                 status: handle.status.clone(),
                 control: handle.control.clone(),
             })
             .collect();
         Controller {
             processes: Arc::new(entries),
+            shutdown: self.shutdown_seen.clone(),
+            hook_runs: self.hooks.runs(),
         }
     }
 
@@ -340,11 +347,15 @@ impl Supervisor {
 #[derive(Clone)]
 pub struct Controller {
     processes: Arc<Vec<ProcessEntry>>,
+    shutdown: watch::Receiver<bool>,
+    hook_runs: Arc<crate::hooks::HookRuns>,
 }
 
 struct ProcessEntry {
     name: String,
     kind: ProcessKind,
+    max_scale: u32,
+    health_check: bool,
     status: watch::Receiver<Status>,
     control: mpsc::Sender<Control>,
 }
@@ -356,6 +367,11 @@ pub struct ProcessView {
     pub name: String,
     /// Longrun or oneshot.
     pub kind: ProcessKind,
+    /// Largest instance count a scale may request.
+    pub max_scale: u32,
+    /// Whether a health check decides `status.healthy`; without one a
+    /// process counts as healthy once started.
+    pub health_check: bool,
     /// Latest published status.
     pub status: Status,
 }
@@ -412,13 +428,32 @@ impl Controller {
     ///
     /// # Errors
     ///
-    /// Fails for an unknown name, a oneshot, during shutdown, or while a
-    /// previous scale-down is still stopping instances.
+    /// Fails for an unknown name, a oneshot, a count below 1 or above the
+    /// process's `max_scale`, during shutdown, or while a previous
+    /// scale-down is still stopping instances.
     pub async fn scale(&self, name: &str, replicas: u32) -> Result<u32, ControlError> {
         let entry = self.entry(name)?;
         let (reply, answer) = oneshot::channel();
         entry.send(Control::Scale { replicas, reply }).await?;
         answer.await.map_err(|_| ControlError::Gone)?
+    }
+
+    /// Returns true once shutdown has begun.
+    pub fn is_shutting_down(&self) -> bool {
+        *self.shutdown.borrow()
+    }
+
+    /// Waits until shutdown begins, after a signal or when the run ends on
+    /// its own. Returns at once when it already has.
+    pub async fn shutdown_started(&self) {
+        let mut shutdown = self.shutdown.clone();
+        // An error means the supervisor is gone, which is past shutdown too.
+        let _ = shutdown.wait_for(|started| *started).await;
+    }
+
+    /// Returns how often each hook ran, by stage and outcome.
+    pub fn hook_runs(&self) -> Vec<HookRunCount> {
+        self.hook_runs.snapshot()
     }
 
     fn entry(&self, name: &str) -> Result<&ProcessEntry, ControlError> {
@@ -434,6 +469,8 @@ impl ProcessEntry {
         ProcessView {
             name: self.name.clone(),
             kind: self.kind,
+            max_scale: self.max_scale,
+            health_check: self.health_check,
             status: self.status.borrow().clone(),
         }
     }

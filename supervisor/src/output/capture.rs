@@ -11,6 +11,7 @@ use tokio::task::JoinHandle;
 use super::handle::OutputHandle;
 use super::record::ChildRecords;
 use super::source::{Source, Stream};
+use crate::logring::LogRings;
 
 /// Maximum bytes requested in one read of a child's pipe, the default
 /// capacity of a Linux pipe.
@@ -54,6 +55,7 @@ impl OutputHandle {
             source,
             stream,
             records,
+            recent: self.recent(),
         };
 
         // The receiver is made here, not in the task, so the runtime check
@@ -73,6 +75,8 @@ struct Capture {
     source: Source,
     stream: Stream,
     records: ChildRecords,
+    /// Rings of recent records that the management API reads, if enabled.
+    recent: Option<std::sync::Arc<LogRings>>,
 }
 
 impl Capture {
@@ -116,7 +120,16 @@ impl Capture {
 
         let mut batch = Vec::new();
         self.records.finish(SystemTime::now(), &mut batch);
-        self.output.send_bounded(batch).await;
+        self.send(batch).await;
+    }
+
+    /// Sends a batch of records to the writer, keeping a copy in the ring
+    /// of recent records. Returns false if the output has stopped.
+    async fn send(&self, batch: Vec<u8>) -> bool {
+        if let Some(recent) = &self.recent {
+            recent.push_batch(&self.source.process, &batch);
+        }
+        self.output.send_bounded(batch).await
     }
 
     /// Formats the records of `chunk` and sends them in batches of about
@@ -134,12 +147,12 @@ impl Capture {
             self.records.push(slice, now, &mut batch);
             if batch.len() >= BATCH_BYTES {
                 let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH_BYTES));
-                if !self.output.send_bounded(full).await {
+                if !self.send(full).await {
                     return false;
                 }
             }
         }
-        self.output.send_bounded(batch).await
+        self.send(batch).await
     }
 }
 

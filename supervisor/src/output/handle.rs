@@ -1,12 +1,13 @@
 //! The cloneable handle that sends formatted records to the writer thread.
 
 use std::sync::mpsc::Sender;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use tokio::sync::{watch, Semaphore};
 
 use super::writer::Message;
 use crate::config::LogFormat;
+use crate::logring::LogRings;
 
 /// A cheap, cloneable handle for sending records to the output.
 ///
@@ -31,6 +32,8 @@ struct Shared {
     max_line_bytes: usize,
     /// Number of capture tasks still reading a pipe.
     active_captures: watch::Sender<usize>,
+    /// Where captures also keep each process's recent records, once set.
+    recent: OnceLock<Arc<LogRings>>,
 }
 
 impl OutputHandle {
@@ -49,6 +52,7 @@ impl OutputHandle {
                 format,
                 max_line_bytes,
                 active_captures: watch::channel(0).0,
+                recent: OnceLock::new(),
             }),
         }
     }
@@ -112,6 +116,17 @@ impl OutputHandle {
         CaptureGuard {
             handle: self.clone(),
         }
+    }
+
+    /// Makes captures started from now on also append their records to
+    /// `rings`, for the management API. Only the first call has an effect.
+    pub fn keep_recent(&self, rings: Arc<LogRings>) {
+        let _ = self.shared.recent.set(rings);
+    }
+
+    /// Returns the rings set by [`keep_recent`](Self::keep_recent).
+    pub(crate) fn recent(&self) -> Option<Arc<LogRings>> {
+        self.shared.recent.get().cloned()
     }
 
     /// Asks the writer thread to stop after writing what is queued.
