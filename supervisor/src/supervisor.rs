@@ -438,6 +438,12 @@ impl Controller {
         answer.await.map_err(|_| ControlError::Gone)?
     }
 
+    /// Returns a receiver of the status of `name`, which changes with every
+    /// event of the process, or none for an unknown name.
+    pub fn status_updates(&self, name: &str) -> Option<watch::Receiver<Status>> {
+        self.entry(name).ok().map(|entry| entry.status.clone())
+    }
+
     /// Returns true once shutdown has begun.
     pub fn is_shutting_down(&self) -> bool {
         *self.shutdown.borrow()
