@@ -18,6 +18,7 @@
 //! - [`output`] turns every line a child writes into one JSON or text record
 //!   on stdout, written by a single writer so records never interleave.
 
+pub mod api;
 pub mod config;
 mod exec;
 mod group;
@@ -28,6 +29,7 @@ pub mod metrics;
 pub mod output;
 mod process;
 mod procfs;
+pub mod readiness;
 mod reaper;
 mod restart;
 mod signals;
