@@ -20,10 +20,12 @@
 
 pub mod api;
 pub mod config;
+pub mod ctl;
 mod exec;
 mod group;
 mod health;
 mod hooks;
+pub mod http;
 pub mod logring;
 pub mod metrics;
 pub mod output;

@@ -177,8 +177,10 @@ pub(crate) const SHORT_NAMES: &[(&str, &str)] = &[
 
 /// `PHPEEK_PM_*` names that are not settings. phpeek-pm and PHPeek PM 1.x
 /// set most of them on children, and a child may run phpeek-pm itself.
+/// `PHPEEK_PM_API_URL` is read by `phpeek-pm ctl`.
 pub(crate) const NOT_SETTINGS: &[&str] = &[
     "PHPEEK_PM_CONFIG",
+    "PHPEEK_PM_API_URL",
     "PHPEEK_PM_PROCESS",
     "PHPEEK_PM_PROCESS_NAME",
     "PHPEEK_PM_INSTANCE_ID",
