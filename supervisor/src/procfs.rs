@@ -12,6 +12,8 @@
 //! process is enough.
 
 use std::collections::HashMap;
+use std::fs::File;
+use std::io::Read as _;
 use std::path::Path;
 use std::sync::OnceLock;
 
@@ -63,18 +65,25 @@ impl ProcessTable {
         let Ok(directory) = std::fs::read_dir(root) else {
             return table;
         };
+        // One path and one buffer serve every file, because a scrape may
+        // read thousands of them.
+        let mut path = root.to_path_buf();
+        let mut buffer = Vec::with_capacity(512);
         for entry in directory.flatten() {
-            let Some(pid) = entry
-                .file_name()
-                .to_str()
-                .and_then(|name| name.parse().ok())
-            else {
+            let name = entry.file_name();
+            let Some(pid) = name.to_str().and_then(|name| name.parse().ok()) else {
                 continue;
             };
-            let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            path.push(&name);
+            path.push("stat");
+            buffer.clear();
+            let read = File::open(&path).and_then(|mut file| file.read_to_end(&mut buffer));
+            path.pop();
+            path.pop();
+            if read.is_err() {
                 continue;
-            };
-            if let Some(parsed) = parse_stat(&stat) {
+            }
+            if let Some(parsed) = std::str::from_utf8(&buffer).ok().and_then(parse_stat) {
                 table.insert(pid, parsed);
             }
         }
@@ -119,18 +128,17 @@ impl ProcessTable {
 /// Parses the fields of `/proc/<pid>/stat` that [`Entry`] needs.
 fn parse_stat(stat: &str) -> Option<Entry> {
     // The command name is in parentheses and may contain spaces and
-    // parentheses, so fields are counted from the last `)`.
+    // parentheses, so fields are counted from the last `)`. Indexes after
+    // the name: 1 ppid, 11 utime, 12 stime, 13 cutime, 14 cstime, 21 rss
+    // (proc(5) numbers them 4, 14 to 17 and 24).
     let rest = &stat[stat.rfind(')')? + 1..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let number = |index: usize| fields.get(index)?.parse::<u64>().ok();
-    // Indexes after the name: 1 ppid, 11 utime, 12 stime, 13 cutime,
-    // 14 cstime, 21 rss (proc(5) numbers them 4, 14 to 17 and 24).
-    let ppid = fields.get(1)?.parse().ok()?;
+    let mut fields = rest.split_ascii_whitespace();
+    let ppid = fields.nth(1)?.parse().ok()?;
     let mut ticks = 0u64;
-    for index in 11..=14 {
-        ticks = ticks.saturating_add(number(index)?);
+    for time in fields.by_ref().skip(9).take(4) {
+        ticks = ticks.saturating_add(time.parse::<u64>().ok()?);
     }
-    let rss_pages = fields.get(21)?.parse::<i64>().ok()?.max(0) as u64;
+    let rss_pages = fields.nth(6)?.parse::<i64>().ok()?.max(0) as u64;
     Some(Entry {
         ppid,
         ticks,

@@ -10,8 +10,7 @@ use std::collections::HashSet;
 use std::sync::{Mutex, PoisonError};
 
 use prometheus::core::{Collector as PrometheusCollector, Desc};
-use prometheus::proto::MetricFamily;
-use prometheus::{CounterVec, GaugeVec, Opts};
+use prometheus::proto::{Counter, Gauge, LabelPair, Metric, MetricFamily, MetricType};
 
 use super::families::{self, Family, Kind};
 use super::sources::unix_seconds;
@@ -58,14 +57,14 @@ impl Collector {
     }
 
     fn add_processes(&self, processes: &[ProcessView], out: &mut Vec<MetricFamily>) {
-        let up = Sink::new(&families::PROCESS_UP);
-        let restarts = Sink::new(&families::RESTARTS);
-        let cpu_seconds = Sink::new(&families::CPU_SECONDS);
-        let memory = Sink::new(&families::MEMORY_BYTES);
-        let health = Sink::new(&families::HEALTH_STATUS);
-        let desired = Sink::new(&families::DESIRED_SCALE);
-        let current = Sink::new(&families::CURRENT_SCALE);
-        let fatal = Sink::new(&families::FATAL);
+        let mut up = Sink::new(&families::PROCESS_UP);
+        let mut restarts = Sink::new(&families::RESTARTS);
+        let mut cpu_seconds = Sink::new(&families::CPU_SECONDS);
+        let mut memory = Sink::new(&families::MEMORY_BYTES);
+        let mut health = Sink::new(&families::HEALTH_STATUS);
+        let mut desired = Sink::new(&families::DESIRED_SCALE);
+        let mut current = Sink::new(&families::CURRENT_SCALE);
+        let mut fatal = Sink::new(&families::FATAL);
 
         let any_pid = processes
             .iter()
@@ -138,7 +137,7 @@ impl Collector {
         let Some(controller) = self.controller.get() else {
             return;
         };
-        let executions = Sink::new(&families::HOOK_EXECUTIONS);
+        let mut executions = Sink::new(&families::HOOK_EXECUTIONS);
         for run in controller.hook_runs() {
             let status = if run.success { "success" } else { "failure" };
             executions.set(&[&run.hook, run.stage, status], run.count as f64);
@@ -150,12 +149,12 @@ impl Collector {
         let Some(source) = &self.sources.tasks else {
             return;
         };
-        let last_run = Sink::new(&families::TASK_LAST_RUN);
-        let next_run = Sink::new(&families::TASK_NEXT_RUN);
-        let last_exit = Sink::new(&families::TASK_LAST_EXIT);
-        let duration = Sink::new(&families::TASK_DURATION);
-        let runs = Sink::new(&families::TASK_RUNS);
-        let skips = Sink::new(&families::TASK_SKIPS);
+        let mut last_run = Sink::new(&families::TASK_LAST_RUN);
+        let mut next_run = Sink::new(&families::TASK_NEXT_RUN);
+        let mut last_exit = Sink::new(&families::TASK_LAST_EXIT);
+        let mut duration = Sink::new(&families::TASK_DURATION);
+        let mut runs = Sink::new(&families::TASK_RUNS);
+        let mut skips = Sink::new(&families::TASK_SKIPS);
         for task in source.task_stats() {
             let name = task.process.as_str();
             if let Some(time) = task.last_run {
@@ -183,8 +182,8 @@ impl Collector {
         let Some(source) = &self.sources.heartbeats else {
             return;
         };
-        let pings = Sink::new(&families::HEARTBEAT_PINGS);
-        let last_success = Sink::new(&families::HEARTBEAT_LAST_SUCCESS);
+        let mut pings = Sink::new(&families::HEARTBEAT_PINGS);
+        let mut last_success = Sink::new(&families::HEARTBEAT_LAST_SUCCESS);
         for heartbeat in source.heartbeat_stats() {
             let name = heartbeat.process.as_str();
             pings.set(&[name, "success"], heartbeat.successes as f64);
@@ -205,7 +204,7 @@ impl PrometheusCollector for Collector {
 
     fn collect(&self) -> Vec<MetricFamily> {
         let mut out = Vec::with_capacity(families::ALL.len());
-        let build = Sink::new(&families::BUILD_INFO);
+        let mut build = Sink::new(&families::BUILD_INFO);
         build.set(&[env!("CARGO_PKG_VERSION")], 1.0);
         build.collect_into(&mut out);
 
@@ -220,52 +219,71 @@ impl PrometheusCollector for Collector {
 }
 
 /// A family being filled for one scrape.
-enum Sink {
-    Gauge(GaugeVec),
-    Counter(CounterVec),
-    /// The family could not be created, which only an invalid name in
-    /// [`families`] could cause; its samples are dropped.
-    Invalid,
+struct Sink {
+    family: &'static Family,
+    metrics: Vec<Metric>,
 }
 
 impl Sink {
-    fn new(family: &Family) -> Sink {
-        let opts = Opts::new(family.name, family.help);
-        let made = match family.kind {
-            Kind::Gauge => GaugeVec::new(opts, family.labels).map(Sink::Gauge),
-            Kind::Counter => CounterVec::new(opts, family.labels).map(Sink::Counter),
-        };
-        made.unwrap_or_else(|error| {
-            tracing::debug!(metric = family.name, error = %error, "invalid metric family");
-            Sink::Invalid
-        })
-    }
-
-    /// Sets the sample with label values `labels`, given in the family's
-    /// label order. Negative or non-finite counter values are dropped.
-    fn set(&self, labels: &[&str], value: f64) {
-        match self {
-            Sink::Gauge(vec) => {
-                if let Ok(gauge) = vec.get_metric_with_label_values(labels) {
-                    gauge.set(value);
-                }
-            }
-            Sink::Counter(vec) => {
-                if let Ok(counter) = vec.get_metric_with_label_values(labels) {
-                    if value.is_finite() && value > 0.0 {
-                        counter.inc_by(value);
-                    }
-                }
-            }
-            Sink::Invalid => {}
+    fn new(family: &'static Family) -> Sink {
+        Sink {
+            family,
+            metrics: Vec::new(),
         }
     }
 
+    /// Adds the sample with label values `labels`, given in the family's
+    /// label order. Negative or non-finite counter values become 0.
+    fn set(&mut self, labels: &[&str], value: f64) {
+        if labels.len() != self.family.labels.len() {
+            tracing::debug!(metric = self.family.name, "wrong number of label values");
+            return;
+        }
+        let pairs = self
+            .family
+            .labels
+            .iter()
+            .zip(labels)
+            .map(|(name, value)| {
+                let mut pair = LabelPair::default();
+                pair.set_name((*name).to_owned());
+                pair.set_value((*value).to_owned());
+                pair
+            })
+            .collect();
+        let mut metric = Metric::from_label(pairs);
+        match self.family.kind {
+            Kind::Gauge => {
+                let mut gauge = Gauge::default();
+                gauge.set_value(value);
+                metric.set_gauge(gauge);
+            }
+            Kind::Counter => {
+                let mut counter = Counter::default();
+                counter.set_value(if value.is_finite() {
+                    value.max(0.0)
+                } else {
+                    0.0
+                });
+                metric.set_counter(counter);
+            }
+        }
+        self.metrics.push(metric);
+    }
+
+    /// Appends the family to `out`, unless it has no samples.
     fn collect_into(self, out: &mut Vec<MetricFamily>) {
-        match self {
-            Sink::Gauge(vec) => out.extend(vec.collect()),
-            Sink::Counter(vec) => out.extend(vec.collect()),
-            Sink::Invalid => {}
+        if self.metrics.is_empty() {
+            return;
         }
+        let mut family = MetricFamily::default();
+        family.set_name(self.family.name.to_owned());
+        family.set_help(self.family.help.to_owned());
+        family.set_field_type(match self.family.kind {
+            Kind::Gauge => MetricType::GAUGE,
+            Kind::Counter => MetricType::COUNTER,
+        });
+        family.set_metric(self.metrics);
+        out.push(family);
     }
 }
