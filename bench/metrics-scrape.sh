@@ -53,6 +53,7 @@ cat >"$work/phpeek-pm.yaml" <<YAML
 global:
   shutdown_timeout: 30
   max_process_scale: $instances
+  metrics_enabled: true
   metrics_address: 127.0.0.1
   metrics_port: $port
 processes:

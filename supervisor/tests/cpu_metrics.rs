@@ -31,7 +31,8 @@ fn clock_ticks() -> f64 {
 fn fpm_cpu_grows_by_what_workers_used() {
     let stack = PhpStack::render();
     let port = free_port();
-    let global = format!("  metrics_address: 127.0.0.1\n  metrics_port: {port}");
+    let global =
+        format!("  metrics_enabled: true\n  metrics_address: 127.0.0.1\n  metrics_port: {port}");
     let mut pm = Pm::start(&stack.dir, &stack.config(&global));
     assert!(wait_for_port(port, LONG), "{}", pm.transcript());
     let page = stack.wait_for_page("/burn.php?n=1", LONG);

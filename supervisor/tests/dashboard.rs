@@ -128,7 +128,7 @@ fn live_families() -> BTreeMap<String, BTreeSet<String>> {
     let dir = Dir::new();
     let port = free_port();
     let config = format!(
-        "global:\n  metrics_address: 127.0.0.1\n  metrics_port: {port}\n\
+        "global:\n  metrics_enabled: true\n  metrics_address: 127.0.0.1\n  metrics_port: {port}\n\
          hooks:\n  pre-start:\n    - name: prepare\n      command: ['true']\n\
          processes:\n  web:\n    command: [sleep, '1000']\n    health_check:\n      \
          type: exec\n      command: ['true']\n      period: 1\n"

@@ -24,7 +24,7 @@ fn start(processes: &str) -> Running {
     let (metrics, api) = (free_port(), free_port());
     let config = format!(
         "global:\n  shutdown_timeout: 10\n  restart_backoff_initial: 500ms\n  \
-         metrics_address: 127.0.0.1\n  metrics_port: {metrics}\n  \
+         metrics_enabled: true\n  metrics_address: 127.0.0.1\n  metrics_port: {metrics}\n  \
          api_enabled: true\n  api_port: {api}\nprocesses:\n{processes}"
     );
     let pm = Pm::start(&dir, &config);
@@ -203,7 +203,8 @@ fn failing_scheduled_run_counts_as_failure() {
 fn readyz_is_503_until_fpm_is_healthy() {
     let stack = PhpStack::render();
     let port = free_port();
-    let global = format!("  metrics_address: 127.0.0.1\n  metrics_port: {port}");
+    let global =
+        format!("  metrics_enabled: true\n  metrics_address: 127.0.0.1\n  metrics_port: {port}");
     // A delay before the first probe keeps php-fpm unhealthy long enough to
     // observe.
     let config = stack.config(&global).replace(

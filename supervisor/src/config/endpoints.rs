@@ -160,7 +160,7 @@ mod tests {
     fn defaults_bind_metrics_everywhere_and_api_to_loopback() {
         let global = config(WEB).global;
 
-        assert!(global.metrics.enabled);
+        assert!(!global.metrics.enabled);
         assert_eq!(global.metrics.address.to_string(), "0.0.0.0");
         assert_eq!(global.metrics.port, 9090);
         assert_eq!(global.metrics.path, "/metrics");
@@ -237,7 +237,7 @@ mod tests {
 
     #[test]
     fn same_port_for_both_listeners_is_rejected() {
-        let yaml = with_global("  api_enabled: true\n  api_port: 9090\n");
+        let yaml = with_global("  metrics_enabled: true\n  api_enabled: true\n  api_port: 9090\n");
         let error = only_error(&yaml);
         assert_eq!(error.path, "global.api_port");
     }

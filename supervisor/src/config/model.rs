@@ -63,7 +63,8 @@ pub struct Global {
 /// The HTTP listener for `/metrics`, `/healthz` and `/readyz`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MetricsSettings {
-    /// Whether the listener runs at all (`metrics_enabled`). Default true.
+    /// Whether the listener runs at all (`metrics_enabled`). Default false,
+    /// as PHPeek PM 1.x documented; images turn it on where they want it.
     pub enabled: bool,
     /// Address to bind (`metrics_address`). Default 0.0.0.0, because
     /// Prometheus scrapes from another container.
@@ -95,7 +96,7 @@ pub struct ApiSettings {
 impl Default for MetricsSettings {
     fn default() -> MetricsSettings {
         MetricsSettings {
-            enabled: true,
+            enabled: false,
             address: IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
             port: 9090,
             path: "/metrics".to_owned(),
