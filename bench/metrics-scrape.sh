@@ -4,10 +4,10 @@
 # Usage: bench/metrics-scrape.sh [--instances N] [--scrapes N] [--binary PATH]
 #
 # Starts phpeek-pm (default target/release/phpeek-pm) with one process
-# scaled to N instances of `sleep` (default 1000), waits until
-# phpeek_pm_process_current_scale reports all of them running, then scrapes
-# /metrics on a free 127.0.0.1 port M times (default 200) with curl and
-# prints the median, 90th percentile and maximum of curl's time_total, plus
+# scaled to N instances of `sleep` (default 1000). Once
+# phpeek_pm_process_current_scale reports all of them running, it scrapes
+# /metrics on a free 127.0.0.1 port M times (default 200) with curl. It
+# prints the median, 90th percentile and maximum of curl's time_total, and
 # the size of one scrape. Each scrape reads /proc for every instance, so the
 # time covers the /proc scan, the collector and the text encoding. Build
 # first with: cargo build --release -p phpeek-supervisor
@@ -63,7 +63,7 @@ processes:
     shutdown:
       timeout: 10
 YAML
-"$binary" -c "$work/phpeek-pm.yaml" >/dev/null 2>/tmp/bench-stderr.log &
+"$binary" -c "$work/phpeek-pm.yaml" >"$work/pm.log" 2>&1 &
 pm_pid=$!
 
 url="http://127.0.0.1:$port/metrics"

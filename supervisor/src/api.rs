@@ -38,8 +38,8 @@ use crate::supervisor::Controller;
 use error::ApiError;
 pub use schedule::{ScheduleControl, ScheduleError};
 
-/// Longest time one request may take. Stop and restart wait less, see
-/// [`processes::ACTION_WAIT`], and answer 202 when the process needs longer.
+/// Maximum time one request may take. Stop and restart wait less, see
+/// [`processes::ACTION_WAIT`], and return 202 when the process needs longer.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The OpenAPI 3 document of this API.
@@ -57,13 +57,13 @@ struct Inner {
     schedules: Option<Arc<dyn ScheduleControl>>,
 }
 
-/// What the API needs besides its settings.
+/// Shared parts the API reads besides its settings.
 pub struct ApiParts {
     /// The controller, once every process task exists.
     pub controller: ControllerCell,
     /// Recent output of each process, for the logs route.
     pub rings: Option<Arc<LogRings>>,
-    /// The scheduler, for the schedule routes; without it they answer 404.
+    /// The scheduler, for the schedule routes. Without it they return 404.
     pub schedules: Option<Arc<dyn ScheduleControl>>,
 }
 
@@ -197,7 +197,7 @@ async fn authenticate(State(state): State<ApiState>, request: Request, next: Nex
     response
 }
 
-/// Answers 503 when a request runs past [`REQUEST_TIMEOUT`].
+/// Returns 503 when a request runs past [`REQUEST_TIMEOUT`].
 async fn limit_time(request: Request, next: Next) -> Response {
     match tokio::time::timeout(REQUEST_TIMEOUT, next.run(request)).await {
         Ok(response) => response,
@@ -213,7 +213,7 @@ async fn method_not_allowed() -> ApiError {
     ApiError::MethodNotAllowed
 }
 
-/// `GET /api/v1/health`: always 200 while the API runs; the body says
+/// `GET /api/v1/health`: always 200 while the API runs. The body tells
 /// whether every longrun is ready.
 async fn health(State(state): State<ApiState>) -> Json<Value> {
     let version = env!("CARGO_PKG_VERSION");

@@ -100,11 +100,11 @@ pub(crate) struct CtlArgs {
     )]
     pub(crate) token: Option<String>,
 
-    /// Print the server's JSON answer instead of a table
+    /// Print the server's JSON response instead of a table
     #[arg(long, global = true)]
     pub(crate) json: bool,
 
-    /// What to do
+    /// Subcommand
     #[command(subcommand)]
     pub(crate) action: CtlAction,
 }

@@ -1,8 +1,8 @@
 //! `phpeek-pm ctl` and `phpeek-pm health`: small HTTP clients of the
 //! management API and of `/readyz`.
 //!
-//! Each call sends one request and turns the answer into text for a person,
-//! or passes the server's JSON through. A non-2xx answer becomes a
+//! Each call sends one request and turns the response into text for a
+//! person, or passes the server's JSON through. A non-2xx response becomes a
 //! [`CtlError`] carrying the server's message.
 
 mod table;
@@ -12,8 +12,8 @@ use std::time::Duration;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-/// Wait for one API answer: longer than the server's request timeout, so the
-/// server's own 202 or timeout answer arrives first.
+/// Wait for one API response. It is longer than the server's request
+/// timeout, so the server's own 202 or timeout response arrives first.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(35);
 
 /// Wait for `/readyz`, as a container health check should be quick.
@@ -71,10 +71,10 @@ impl std::str::FromStr for ScaleChange {
     }
 }
 
-/// Why a ctl call failed.
+/// Failure of a ctl call.
 #[derive(Debug, thiserror::Error)]
 pub enum CtlError {
-    /// The server could not be reached or did not answer in time.
+    /// The server could not be reached or did not respond in time.
     #[error("could not reach {url}")]
     Unreachable {
         /// The URL requested.
@@ -83,7 +83,7 @@ pub enum CtlError {
         #[source]
         source: reqwest::Error,
     },
-    /// The server answered with an error.
+    /// The server responded with an error status.
     #[error("{message} (HTTP {status}{code})")]
     Rejected {
         /// HTTP status.
@@ -125,7 +125,7 @@ impl Client {
     ///
     /// # Errors
     ///
-    /// Fails when the server can't be reached or answers with an error.
+    /// Fails when the server can't be reached or responds with an error.
     pub async fn run(&self, action: &Action, raw_json: bool) -> Result<String, CtlError> {
         let (method, path, body) = request_of(action);
         let answer = self.send(method, &path, body).await?;
@@ -222,8 +222,8 @@ fn rejection(status: StatusCode, body: &Value) -> CtlError {
     }
 }
 
-/// Requests `url`, normally `/readyz`, and returns whether it answered 200,
-/// with the body.
+/// Requests `url`, normally `/readyz`, and returns whether the status was
+/// 200, with the body.
 ///
 /// # Errors
 ///

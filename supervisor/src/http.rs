@@ -3,7 +3,7 @@
 //!
 //! Both are bound before any process starts, so a taken port fails the
 //! start at once, and both serve from the start: until every process task
-//! exists, `/readyz` answers 503 and the API answers 503 `starting`. They
+//! exists, `/readyz` returns 503 and the API returns 503 `starting`. They
 //! stop accepting when shutdown begins, through axum's graceful shutdown
 //! driven by the supervisor's shutdown signal, and connections run as tasks
 //! on the same single-threaded runtime as the supervisor.
@@ -27,14 +27,14 @@ use crate::metrics::{ControllerCell, MetricSources, Metrics};
 use crate::output::OutputHandle;
 use crate::ExitCode;
 
-/// Longest wait at exit for open HTTP connections to finish.
+/// Maximum wait at exit for open HTTP connections to finish.
 const SERVER_DRAIN: Duration = Duration::from_secs(2);
 
 /// A listener could not be bound.
 #[derive(Debug, thiserror::Error)]
 #[error("failed to listen on {address} for the {listener} (set {keys})")]
 pub struct BindError {
-    /// Which listener: "metrics endpoint" or "management API".
+    /// Listener name: "metrics endpoint" or "management API".
     pub listener: &'static str,
     /// Address and port that were requested.
     pub address: SocketAddr,
@@ -137,7 +137,7 @@ pub async fn run_supervised(
             controller: controller.clone(),
             rings: Some(rings),
             // TODO: pass the scheduler as ScheduleControl once it is merged;
-            // until then the schedule routes answer 404.
+            // until then the schedule routes return 404.
             schedules: None,
         };
         let router = api::router(parts, settings.token.clone(), settings.max_request_body);

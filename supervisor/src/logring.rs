@@ -16,8 +16,8 @@ pub const MAX_RECORDS: usize = 1000;
 /// Bytes of records kept per process.
 pub const MAX_BYTES: usize = 256 * 1024;
 
-/// Longest record kept whole; longer ones are cut to this many bytes, so one
-/// huge line cannot push out everything else.
+/// Maximum size of a stored record. Longer ones are cut to this many bytes,
+/// so one huge line cannot push out everything else.
 pub const MAX_RECORD_BYTES: usize = 16 * 1024;
 
 /// One ring of recent records per process name.

@@ -6,7 +6,7 @@
 //! One custom [`prometheus::core::Collector`] is registered in a private
 //! registry. At every scrape it reads the [`Controller`]'s status of each
 //! process, scans `/proc` for the CPU time and memory of each instance's
-//! process tree, and asks the optional [`MetricSources`] for scheduler and
+//! process tree, and queries the optional [`MetricSources`] for scheduler and
 //! heartbeat statistics. Nothing samples in the background.
 //!
 //! Every family is listed in [`families`], with the label `process` on all

@@ -167,7 +167,7 @@ fn sysconf_or(variable: SysconfVar, fallback: u64) -> u64 {
 mod tests {
     use super::*;
 
-    /// A stat line with the given ppid, the four times and rss.
+    /// Formats a stat line with the given ppid, the four times and rss.
     fn stat_line(name: &str, ppid: i32, times: [u64; 4], rss: u64) -> String {
         let [utime, stime, cutime, cstime] = times;
         format!(

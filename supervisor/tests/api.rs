@@ -75,7 +75,8 @@ fn public_bind_without_token_does_not_start() {
     assert!(stderr.contains("PHPEEK_PM_API_TOKEN"), "{stderr}");
 }
 
-/// A queue worker: a shell that records its TERM in `<dir>/stopped-<id>`.
+/// Returns the config of a queue worker: a shell that records its TERM in
+/// `<dir>/stopped-<id>`.
 fn queue_config(dir: &Path, marker: &str) -> String {
     format!(
         "  queue-default:\n    command: [sh, -c, 'trap \"echo term > {dir}/stopped-$PHPEEK_PM_INSTANCE_ID; \

@@ -6,8 +6,8 @@
 #
 # Starts the binary with a config of sleep processes on a free 127.0.0.1
 # port and a token, runs `st run` for at most MAX_SECONDS (default 60), then
-# stops phpeek-pm with SIGTERM. Fails when schemathesis finds a 5xx answer,
-# an answer that contradicts the document, or when phpeek-pm is no longer
+# stops phpeek-pm with SIGTERM. Fails when schemathesis finds a 5xx response,
+# a response that contradicts the document, or when phpeek-pm is no longer
 # running afterwards (a crash). Only the processes in the generated config
 # are touched; nothing outside 127.0.0.1 is contacted.
 set -euo pipefail
@@ -66,6 +66,8 @@ for _ in $(seq 100); do
     sleep 0.1
 done
 
+# schemathesis keeps a cache in the working directory.
+cd -- "$work"
 status=0
 st run "http://127.0.0.1:$port/api/v1/openapi.json" \
     --header "Authorization: Bearer $token" \

@@ -68,7 +68,7 @@ fn stop(mut running: Running) {
 }
 
 #[test]
-fn kill_counts_a_crash_and_up_goes_1_0_1() {
+fn kill_counts_crash_and_flips_up() {
     let running = start("  worker:\n    command: [sleep, '1000']\n");
     let up = [("process", "worker"), ("instance", "worker-0")];
     let crash = [("process", "worker"), ("reason", "crash")];

@@ -1,6 +1,6 @@
 //! The one error type of the management API and its JSON response.
 //!
-//! Every failure is answered as `{"error": <message>, "code": <code>}`, where
+//! Every failure is returned as `{"error": <message>, "code": <code>}`, where
 //! `code` is a stable snake_case word that clients can match on and `error`
 //! a sentence for people.
 
@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use crate::supervisor::ControlError;
 
-/// Why a request failed.
+/// Failure of an API request.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub(crate) enum ApiError {
     /// The body is not valid JSON or has missing, unknown or mistyped

@@ -18,9 +18,9 @@ use super::views::ProcessJson;
 use super::ApiState;
 use crate::supervisor::{Controller, InstanceState, Phase, Status};
 
-/// How long stop and restart wait for the processes to get there before
-/// answering 202 with the state so far. Shorter than the request timeout,
-/// so the answer always comes from the handler.
+/// Time that stop and restart wait for the processes to get there before
+/// returning 202 with the state so far. It is shorter than the request
+/// timeout, so the response always comes from the handler.
 pub(crate) const ACTION_WAIT: Duration = Duration::from_secs(25);
 
 /// `GET /api/v1/processes`.

@@ -12,7 +12,7 @@ use super::error::ApiError;
 use super::extract::ProcessName;
 use super::ApiState;
 
-/// Why a schedule request was rejected.
+/// Rejection of a schedule request.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ScheduleError {
     /// No scheduled task has that name.

@@ -1,4 +1,4 @@
-//! JSON shapes of the management API's answers, as documented in
+//! JSON shapes of the management API's responses, as documented in
 //! `openapi.json`.
 
 use std::time::SystemTime;

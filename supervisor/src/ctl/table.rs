@@ -1,4 +1,4 @@
-//! Readable text for the answers of the management API.
+//! Readable text for the responses of the management API.
 
 use std::fmt::Write as _;
 
@@ -36,7 +36,7 @@ pub(super) fn render(action: &Action, answer: &Value) -> String {
     }
 }
 
-/// One row per process, then one indented row per instance.
+/// Renders one row per process, then one indented row per instance.
 fn status_table<'a>(processes: impl Iterator<Item = &'a Value>) -> String {
     let mut rows = vec![[
         "NAME", "TYPE", "STATE", "HEALTH", "SCALE", "RESTARTS", "PID", "UPTIME",

@@ -1,8 +1,8 @@
 //! The Prometheus collector that builds every family at scrape time.
 //!
-//! Nothing is stored between scrapes except the CPU counters: every value
+//! Nothing is stored between scrapes except the CPU counters. Every value
 //! is read from the controller's status, `/proc` and the statistics sources
-//! when Prometheus asks, so a label set disappears as soon as its instance
+//! at scrape time, so a label set disappears as soon as its instance
 //! does, and the current scale is the number of instances running at that
 //! moment.
 

@@ -20,11 +20,11 @@ pub struct Family {
     pub labels: &'static [&'static str],
     /// Help text.
     pub help: &'static str,
-    /// Where the values come from.
+    /// Source of the values.
     pub origin: Origin,
 }
 
-/// What has to exist for a family to have samples.
+/// Part of phpeek-pm that must exist for a family to have samples.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Origin {
     /// Always present, or present once any process or hook exists.

@@ -2,7 +2,7 @@
 //! task runs and heartbeat pings.
 //!
 //! The scheduler and the heartbeat sender keep their own counters; an
-//! adapter implements these traits over them, and the collector asks for a
+//! adapter implements these traits over them, and the collector takes a
 //! snapshot at every scrape.
 
 use std::time::{Duration, SystemTime};

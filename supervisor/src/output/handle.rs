@@ -32,7 +32,8 @@ struct Shared {
     max_line_bytes: usize,
     /// Number of capture tasks still reading a pipe.
     active_captures: watch::Sender<usize>,
-    /// Where captures also keep each process's recent records, once set.
+    /// Rings in which captures also keep each process's recent records,
+    /// once set.
     recent: OnceLock<Arc<LogRings>>,
 }
 

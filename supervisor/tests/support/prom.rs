@@ -56,7 +56,7 @@ pub fn value(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> Option<
         .map(|sample| sample.value)
 }
 
-/// Scrapes `path` on 127.0.0.1:`port`; panics unless it answers 200.
+/// Scrapes `path` on 127.0.0.1:`port`; panics unless the status is 200.
 pub fn scrape(port: u16, path: &str) -> (String, Vec<Sample>) {
     let (status, body) = super::http_get(port, path, std::time::Duration::from_secs(10))
         .unwrap_or_else(|error| panic!("scrape failed: {error}"));
