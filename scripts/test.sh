@@ -3,8 +3,10 @@
 #
 # Usage: scripts/test.sh
 #
-# The integration tests need php-fpm, the PHP CLI, nginx, curl, ps (procps)
-# and unshare (util-linux). As root, this script first installs the Debian
+# The integration tests need php-fpm, the PHP CLI, nginx, curl, ps (procps),
+# unshare (util-linux) and promtool (prometheus). The API fuzz test also
+# runs schemathesis (pip install schemathesis) when it is installed and
+# skips otherwise. As root, this script first installs the Debian
 # packages that provide them when any is missing. As any other user it
 # stops and lists them instead.
 #
@@ -27,6 +29,7 @@ requirements=(
     curl
     procps
     util-linux
+    prometheus
 )
 
 install_missing_packages() {

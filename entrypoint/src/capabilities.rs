@@ -22,10 +22,12 @@ impl Capabilities {
     /// Asks the library's loader about each feature.
     pub(crate) fn probe() -> Capabilities {
         let process = "processes:\n  probe:\n    command: [\"true\"]\n";
-        let scheduled = "processes:\n  probe:\n    enabled: false\n    \
-                         command: [\"true\"]\n    schedule: \"* * * * *\"\n";
+        let scheduled = format!(
+            "{process}  task:\n    enabled: false\n    command: [\"true\"]\n    \
+             schedule: \"* * * * *\"\n"
+        );
         Capabilities {
-            scheduler: loads_cleanly(scheduled),
+            scheduler: loads_cleanly(&scheduled),
             metrics: loads_cleanly(&format!("global:\n  metrics_enabled: false\n{process}")),
             api: loads_cleanly(&format!("global:\n  api_enabled: false\n{process}")),
         }
@@ -53,11 +55,13 @@ mod tests {
         ));
     }
 
-    /// Fails once the library implements these keys, as a reminder to drop
-    /// the TODO branches in templates/phpeek-pm.yaml.j2 and to refresh the
-    /// golden files.
     #[test]
-    fn library_has_no_scheduler_metrics_or_api_yet() {
-        assert_eq!(Capabilities::probe(), Capabilities::default());
+    fn library_implements_scheduler_metrics_and_api() {
+        let all = Capabilities {
+            scheduler: true,
+            metrics: true,
+            api: true,
+        };
+        assert_eq!(Capabilities::probe(), all);
     }
 }

@@ -2,7 +2,8 @@
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
+use phpeek::ctl::ScaleChange;
 
 /// Path of the config file used when neither `-c` nor `PHPEEK_PM_CONFIG`
 /// names one.
@@ -60,6 +61,121 @@ pub(crate) enum Command {
     },
     /// Print the version
     Version,
+    /// Probe /readyz and exit 0 when every process is ready, else 1
+    ///
+    /// For a container HEALTHCHECK or a Kubernetes exec probe. The URL
+    /// defaults to http://127.0.0.1:<metrics_port>/readyz, with the port
+    /// from the config file, else 9090. Exits 1 when the metrics endpoint is
+    /// disabled in the config, since nothing serves /readyz then.
+    Health {
+        /// URL to probe instead of the local /readyz
+        #[arg(long, value_name = "URL")]
+        url: Option<String>,
+    },
+    /// Control a running phpeek-pm through its management API
+    ///
+    /// The API must be enabled (global.api_enabled). Failures exit 1 with
+    /// the server's message.
+    Ctl(CtlArgs),
+}
+
+/// Arguments of `phpeek-pm ctl`.
+#[derive(Debug, Args)]
+pub(crate) struct CtlArgs {
+    /// Base URL of the management API
+    #[arg(
+        long,
+        env = "PHPEEK_PM_API_URL",
+        default_value = "http://127.0.0.1:9180",
+        value_name = "URL"
+    )]
+    pub(crate) url: String,
+
+    /// Bearer token, as set in global.api_auth
+    #[arg(
+        long,
+        env = "PHPEEK_PM_API_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    pub(crate) token: Option<String>,
+
+    /// Print the server's JSON response instead of a table
+    #[arg(long, global = true)]
+    pub(crate) json: bool,
+
+    /// Subcommand
+    #[command(subcommand)]
+    pub(crate) action: CtlAction,
+}
+
+/// Subcommands of `phpeek-pm ctl`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum CtlAction {
+    /// Show every process and its instances, or one process
+    Status {
+        /// Process name; all when omitted
+        name: Option<String>,
+    },
+    /// Set the number of instances
+    ///
+    /// COUNT is a number of instances (3), or a change of the current
+    /// number (+2, -1). Scaling down stops the highest-numbered instances
+    /// gracefully.
+    Scale {
+        /// Process name
+        name: String,
+        /// New instance count, or +N / -N
+        #[arg(allow_hyphen_values = true, value_name = "COUNT")]
+        count: ScaleChange,
+    },
+    /// Start the instances of a process that are not running
+    Start {
+        /// Process name
+        name: String,
+    },
+    /// Stop every instance of a process gracefully
+    Stop {
+        /// Process name
+        name: String,
+    },
+    /// Restart every instance of a process gracefully
+    Restart {
+        /// Process name
+        name: String,
+    },
+    /// Print the recent output records of a process
+    Logs {
+        /// Process name
+        name: String,
+        /// Number of newest records, 1 to 1000
+        #[arg(long, short = 'n', default_value_t = 100)]
+        limit: u32,
+    },
+    /// Start a run of a scheduled task now
+    Trigger {
+        /// Process name
+        name: String,
+    },
+}
+
+impl CtlAction {
+    /// Converts the parsed subcommand into the library's action.
+    pub(crate) fn into_action(self) -> phpeek::ctl::Action {
+        use phpeek::ctl::Action;
+        match self {
+            CtlAction::Status { name } => Action::Status(name),
+            CtlAction::Scale { name, count } => Action::Scale {
+                name,
+                change: count,
+            },
+            CtlAction::Start { name } => Action::Start(name),
+            CtlAction::Stop { name } => Action::Stop(name),
+            CtlAction::Restart { name } => Action::Restart(name),
+            CtlAction::Logs { name, limit } => Action::Logs { name, limit },
+            CtlAction::Trigger { name } => Action::Trigger(name),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -77,6 +193,32 @@ mod tests {
         let cli = Cli::try_parse_from(["phpeek-pm", "-c", "/tmp/x.yaml"]).expect("parses");
         assert!(cli.command.is_none());
         assert_eq!(cli.config, Some(PathBuf::from("/tmp/x.yaml")));
+    }
+
+    #[test]
+    fn ctl_scale_accepts_negative_delta() {
+        let cli =
+            Cli::try_parse_from(["phpeek-pm", "ctl", "scale", "queue", "-1"]).expect("parses");
+        let Some(Command::Ctl(args)) = cli.command else {
+            panic!("expected ctl");
+        };
+        assert!(matches!(
+            args.action,
+            CtlAction::Scale {
+                count: ScaleChange::By(-1),
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn health_takes_url() {
+        let cli = Cli::try_parse_from(["phpeek-pm", "health", "--url", "http://x/readyz"])
+            .expect("parses");
+        assert!(matches!(
+            cli.command,
+            Some(Command::Health { url: Some(_) })
+        ));
     }
 
     #[test]

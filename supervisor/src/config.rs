@@ -24,6 +24,7 @@ use std::path::Path;
 mod credentials;
 mod decode;
 mod emit;
+mod endpoints;
 mod fields;
 mod health;
 mod logging;
@@ -362,12 +363,6 @@ processes:
         let expected: BTreeSet<&str> = [
             "global.log_timestamps",
             "global.health_check_interval",
-            "global.metrics_enabled",
-            "global.metrics_port",
-            "global.metrics_path",
-            "global.api_enabled",
-            "global.api_port",
-            "global.api_auth",
             "global.api_tls",
             "global.resource_metrics_enabled",
             "global.resource_metrics_interval",
@@ -376,7 +371,6 @@ processes:
             "global.readiness",
             "global.zombie_reap_interval",
             "processes.php-fpm.initial_state",
-            "processes.php-fpm.max_scale",
             "processes.php-fpm.stdout",
             "processes.php-fpm.stderr",
             "processes.php-fpm.health_check.mode",

@@ -1,5 +1,8 @@
 //! Lifecycle hooks: commands run before and after start and stop.
 
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
 use tokio::sync::watch;
 
 use crate::config::Hook;
@@ -49,17 +52,71 @@ pub(crate) struct HookError {
     pub(crate) reason: String,
 }
 
+/// How many runs of one hook at one stage ended with one outcome.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HookRunCount {
+    /// Hook name.
+    pub hook: String,
+    /// Lifecycle stage, as in the config file: `pre-start`, `post-stop`,
+    /// `pre_stop_hook` and so on.
+    pub stage: &'static str,
+    /// True for runs that succeeded, false for runs that failed after all
+    /// attempts, including those ignored by `continue_on_error`.
+    pub success: bool,
+    /// Number of such runs since phpeek-pm started.
+    pub count: u64,
+}
+
+/// Counts of finished hook runs, shared by every clone of a runner.
+#[derive(Debug, Default)]
+pub(crate) struct HookRuns {
+    counts: Mutex<BTreeMap<(String, &'static str, bool), u64>>,
+}
+
+impl HookRuns {
+    fn record(&self, hook: &str, stage: Stage, success: bool) {
+        let mut counts = self.counts.lock().unwrap_or_else(PoisonError::into_inner);
+        *counts
+            .entry((hook.to_owned(), stage.as_str(), success))
+            .or_insert(0) += 1;
+    }
+
+    /// Returns every count, ordered by hook, stage and outcome.
+    pub(crate) fn snapshot(&self) -> Vec<HookRunCount> {
+        let counts = self.counts.lock().unwrap_or_else(PoisonError::into_inner);
+        counts
+            .iter()
+            .map(|((hook, stage, success), count)| HookRunCount {
+                hook: hook.clone(),
+                stage,
+                success: *success,
+                count: *count,
+            })
+            .collect()
+    }
+}
+
 /// Runs hooks; shared by the supervisor and every process.
 #[derive(Clone)]
 pub(crate) struct HookRunner {
     reaper: Reaper,
     output: OutputHandle,
+    runs: Arc<HookRuns>,
 }
 
 impl HookRunner {
     /// Creates a runner whose hooks are reaped by `reaper` and logged to `output`.
     pub(crate) fn new(reaper: Reaper, output: OutputHandle) -> HookRunner {
-        HookRunner { reaper, output }
+        HookRunner {
+            reaper,
+            output,
+            runs: Arc::default(),
+        }
+    }
+
+    /// Returns the counts of finished runs, shared with this runner.
+    pub(crate) fn runs(&self) -> Arc<HookRuns> {
+        Arc::clone(&self.runs)
     }
 
     /// Runs `hooks` one after another; stops at the first failure that
@@ -120,6 +177,7 @@ impl HookRunner {
             match outcome.into_result() {
                 Ok(()) => {
                     tracing::info!(hook = %hook.name, stage = stage.as_str(), "hook finished");
+                    self.runs.record(&hook.name, stage, true);
                     return Ok(());
                 }
                 Err(why) => reason = why,
@@ -140,6 +198,7 @@ impl HookRunner {
             }
         }
 
+        self.runs.record(&hook.name, stage, false);
         if hook.continue_on_error {
             tracing::warn!(hook = %hook.name, stage = stage.as_str(),
                 "hook failure ignored because continue_on_error is set");
@@ -159,4 +218,32 @@ fn hook_env(hook: &Hook, stage: Stage) -> Vec<(String, String)> {
     env.push(("PHPEEK_PM_HOOK_NAME".to_owned(), hook.name.clone()));
     env.push(("PHPEEK_PM_HOOK_STAGE".to_owned(), stage.as_str().to_owned()));
     env
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runs_are_counted_by_hook_stage_and_outcome() {
+        let runs = HookRuns::default();
+        runs.record("migrate", Stage::PreStart, true);
+        runs.record("migrate", Stage::PreStart, true);
+        runs.record("migrate", Stage::PreStart, false);
+        runs.record("notify", Stage::PostStop, false);
+
+        let counts: Vec<_> = runs
+            .snapshot()
+            .into_iter()
+            .map(|run| (run.hook, run.stage, run.success, run.count))
+            .collect();
+        assert_eq!(
+            counts,
+            [
+                ("migrate".to_owned(), "pre-start", false, 1),
+                ("migrate".to_owned(), "pre-start", true, 2),
+                ("notify".to_owned(), "post-stop", false, 1),
+            ]
+        );
+    }
 }

@@ -21,13 +21,20 @@
 //! - [`output`] turns every line a child writes into one JSON or text record
 //!   on stdout, written by a single writer so records never interleave.
 
+pub mod api;
 pub mod config;
+pub mod ctl;
 mod exec;
 mod group;
 mod health;
 mod hooks;
+pub mod http;
+pub mod logring;
+pub mod metrics;
 pub mod output;
 mod process;
+mod procfs;
+pub mod readiness;
 mod reaper;
 mod restart;
 pub mod schedule;

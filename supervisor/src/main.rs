@@ -1,6 +1,7 @@
 //! `phpeek-pm`: parse arguments, load the config, run the supervisor.
 
 mod cli;
+mod client;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -38,11 +39,13 @@ fn main() -> ExitCode {
             println!("phpeek-pm {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS
         }
+        Command::Health { url } => client::health(&source, url),
+        Command::Ctl(args) => client::ctl(args),
     }
 }
 
 /// Source of the configuration.
-enum ConfigSource {
+pub(crate) enum ConfigSource {
     File(PathBuf),
     BuiltIn,
 }
@@ -58,7 +61,7 @@ impl ConfigSource {
         }
     }
 
-    fn load(&self) -> Result<Loaded, Report> {
+    pub(crate) fn load(&self) -> Result<Loaded, Report> {
         let env = config::ProcessEnv;
         match self {
             ConfigSource::File(path) => config::load_file(path, &env),
@@ -109,7 +112,15 @@ async fn run(loaded: Loaded) -> phpeek::ExitCode {
     for warning in &loaded.warnings {
         tracing::warn!(warning = %warning, "config warning");
     }
-    let code = match phpeek::supervisor::run(loaded.config, output.handle()).await {
+    let listeners = match phpeek::http::Listeners::bind(global).await {
+        Ok(listeners) => listeners,
+        Err(error) => {
+            tracing::error!(error = %error, cause = %error.source, "could not start an HTTP listener");
+            output.shutdown().await;
+            return phpeek::ExitCode::StartFailed;
+        }
+    };
+    let code = match phpeek::http::run_supervised(loaded.config, output.handle(), listeners).await {
         Ok(code) => code,
         Err(error) => {
             tracing::error!(error = %error, "could not install signal handling");

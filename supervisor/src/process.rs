@@ -133,6 +133,14 @@ pub enum ControlError {
     /// A scale-down is still stopping instances.
     #[error("a scale-down is still in progress")]
     ScaleInProgress,
+    /// The requested instance count is below 1 or above the process's limit.
+    #[error("replicas must be between 1 and {max}, got {requested}")]
+    ScaleOutOfRange {
+        /// The requested count.
+        requested: u32,
+        /// `max_scale`, else `global.max_process_scale`.
+        max: u32,
+    },
     /// Start was requested while instances run.
     #[error("the process is already running")]
     AlreadyRunning,

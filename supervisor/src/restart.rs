@@ -145,6 +145,9 @@ mod tests {
             log_overflow: LogOverflow::Block,
             log_multiline: Multiline::default(),
             log_redaction: Redaction::default(),
+            metrics: Default::default(),
+            api: Default::default(),
+            max_process_scale: 100,
         }
     }
 

@@ -20,6 +20,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
 use crate::config::{Config, FatalAction, ProcessKind};
+pub use crate::hooks::HookRunCount;
 use crate::hooks::{HookRunner, Stage};
 use crate::output::OutputHandle;
 use crate::process::{self, Control, Handle, Report, Shared};
@@ -217,6 +218,10 @@ impl Supervisor {
                 name: handle.name.clone(),
                 kind: process.kind,
                 scheduled: process.schedule.is_some(),
+                max_scale: process
+                    .max_scale
+                    .unwrap_or(self.config.global.max_process_scale),
+                health_check: process.health_check.is_some(),
                 status: handle.status.clone(),
                 control: handle.control.clone(),
             })
@@ -224,6 +229,8 @@ impl Supervisor {
         Controller {
             schedule_stats: self.scheduler.stats(),
             processes: Arc::new(entries),
+            shutdown: self.shutdown_seen.clone(),
+            hook_runs: self.hooks.runs(),
         }
     }
 
@@ -391,12 +398,16 @@ impl Supervisor {
 pub struct Controller {
     processes: Arc<Vec<ProcessEntry>>,
     schedule_stats: ScheduleStats,
+    shutdown: watch::Receiver<bool>,
+    hook_runs: Arc<crate::hooks::HookRuns>,
 }
 
 struct ProcessEntry {
     name: String,
     kind: ProcessKind,
     scheduled: bool,
+    max_scale: u32,
+    health_check: bool,
     status: watch::Receiver<Status>,
     control: mpsc::Sender<Control>,
 }
@@ -410,6 +421,11 @@ pub struct ProcessView {
     pub kind: ProcessKind,
     /// True for a scheduled task.
     pub scheduled: bool,
+    /// Largest instance count a scale may request.
+    pub max_scale: u32,
+    /// Whether a health check decides `status.healthy`; without one a
+    /// process counts as healthy once started.
+    pub health_check: bool,
     /// Latest published status.
     pub status: Status,
 }
@@ -466,8 +482,9 @@ impl Controller {
     ///
     /// # Errors
     ///
-    /// Fails for an unknown name, a oneshot, during shutdown, or while a
-    /// previous scale-down is still stopping instances.
+    /// Fails for an unknown name, a oneshot, a count below 1 or above the
+    /// process's `max_scale`, during shutdown, or while a previous
+    /// scale-down is still stopping instances.
     pub async fn scale(&self, name: &str, replicas: u32) -> Result<u32, ControlError> {
         let entry = self.entry(name)?;
         let (reply, answer) = oneshot::channel();
@@ -511,6 +528,30 @@ impl Controller {
         &self.schedule_stats
     }
 
+    /// Returns a receiver of the status of `name`, which changes with every
+    /// event of the process, or none for an unknown name.
+    pub fn status_updates(&self, name: &str) -> Option<watch::Receiver<Status>> {
+        self.entry(name).ok().map(|entry| entry.status.clone())
+    }
+
+    /// Returns true once shutdown has begun.
+    pub fn is_shutting_down(&self) -> bool {
+        *self.shutdown.borrow()
+    }
+
+    /// Waits until shutdown begins, after a signal or when the run ends on
+    /// its own. Returns at once when it already has.
+    pub async fn shutdown_started(&self) {
+        let mut shutdown = self.shutdown.clone();
+        // An error means the supervisor is gone, which is past shutdown too.
+        let _ = shutdown.wait_for(|started| *started).await;
+    }
+
+    /// Returns how often each hook ran, by stage and outcome.
+    pub fn hook_runs(&self) -> Vec<HookRunCount> {
+        self.hook_runs.snapshot()
+    }
+
     fn entry(&self, name: &str) -> Result<&ProcessEntry, ControlError> {
         self.processes
             .iter()
@@ -525,6 +566,8 @@ impl ProcessEntry {
             name: self.name.clone(),
             kind: self.kind,
             scheduled: self.scheduled,
+            max_scale: self.max_scale,
+            health_check: self.health_check,
             status: self.status.borrow().clone(),
         }
     }

@@ -192,16 +192,17 @@ fn app_user_only_as_root() {
     let as_root = render_with(&pairs, Framework::Laravel, true, PM_TEMPLATE);
     let unprivileged = render_with(&pairs, Framework::Laravel, false, PM_TEMPLATE);
 
-    // storage-link, migrate, horizon, its pre-stop hook, reverb, two queues.
+    // storage-link, migrate, horizon, its pre-stop hook, reverb, two
+    // queues and the scheduler.
     assert_eq!(
         as_root.matches("user: \"www-data\"").count(),
-        7,
+        8,
         "{as_root}"
     );
     assert!(!unprivileged.contains("user:"), "{unprivileged}");
     assert_eq!(
         as_root.matches("working_dir: \"/var/www/html\"").count(),
-        7,
+        8,
         "{as_root}"
     );
 }

@@ -7,11 +7,12 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::credentials;
+use super::endpoints;
 use super::fields::{Decoder, Field, Fields};
 use super::logging::{decode_multiline, decode_redaction};
 use super::model::{
-    FatalAction, Global, Hook, Hooks, LogFormat, LogLevel, LogOverflow, Multiline, Redaction,
-    RestartPolicy,
+    ApiSettings, FatalAction, Global, Hook, Hooks, LogFormat, LogLevel, LogOverflow,
+    MetricsSettings, Multiline, Redaction, RestartPolicy,
 };
 use super::node::{Node, Value};
 use super::process::{self, ProcessDraft};
@@ -37,8 +38,6 @@ const INERT_GLOBAL_KEYS: &[&str] = &[
     "oneshot_history_*",
     "process_start_timeout",
     "process_stop_timeout",
-    "max_process_scale",
-    "api_max_request_body",
     "zombie_reap_interval",
     "log_timestamps",
     "autotune_memory_threshold",
@@ -103,6 +102,9 @@ fn default_global() -> Global {
         log_overflow: LogOverflow::Block,
         log_multiline: Multiline::default(),
         log_redaction: Redaction::default(),
+        metrics: MetricsSettings::default(),
+        api: ApiSettings::default(),
+        max_process_scale: 100,
     }
 }
 
@@ -156,6 +158,10 @@ fn decode_global(decoder: &mut Decoder<'_>, field: &Field<'_>) -> Global {
     let on_fatal = decoder.read(fields, "on_fatal", |decoder, field| {
         decoder.choice(field, "fatal action", FATAL_ACTIONS)
     });
+    let (metrics, api) = endpoints::decode(decoder, fields);
+    let max_process_scale = decoder.read(fields, "max_process_scale", |decoder, field| {
+        decoder.count(field, 1)
+    });
     fields.finish(decoder, INERT_GLOBAL_KEYS);
 
     Global {
@@ -173,6 +179,9 @@ fn decode_global(decoder: &mut Decoder<'_>, field: &Field<'_>) -> Global {
         log_overflow: log_overflow.unwrap_or(defaults.log_overflow),
         log_multiline: log_multiline.unwrap_or(defaults.log_multiline),
         log_redaction: log_redaction.unwrap_or(defaults.log_redaction),
+        metrics,
+        api,
+        max_process_scale: max_process_scale.unwrap_or(defaults.max_process_scale),
     }
 }
 
@@ -448,13 +457,13 @@ mod tests {
     #[test]
     fn go_only_global_keys_are_warnings() {
         let yaml = format!(
-            "global:\n  metrics_enabled: true\n  api_port: 9180\n  tracing_exporter: otlp\n  \
+            "global:\n  metrics_tls: {{}}\n  api_socket: /run/pm.sock\n  tracing_exporter: otlp\n  \
              zombie_reap_interval: 1s\n{WEB}"
         );
         let warnings = loaded(&yaml).warnings;
 
         assert_eq!(warnings.len(), 4);
-        assert_eq!(warnings[0].path, "global.metrics_enabled");
+        assert_eq!(warnings[0].path, "global.metrics_tls");
         assert!(warnings[0]
             .message
             .contains("has no effect in this version"));

@@ -3,6 +3,7 @@
 //! Every value here has passed validation, so durations are parsed, signals
 //! are known, users exist and dependencies form a DAG of enabled processes.
 
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -57,6 +58,92 @@ pub struct Global {
     pub log_multiline: Multiline,
     /// Redaction of secrets, for hooks and processes that don't set their own.
     pub log_redaction: Redaction,
+    /// The Prometheus endpoint with `/healthz` and `/readyz`.
+    pub metrics: MetricsSettings,
+    /// The management API.
+    pub api: ApiSettings,
+    /// Upper bound on any process's instance count, from the config or the
+    /// API. Default 100.
+    pub max_process_scale: u32,
+}
+
+/// The HTTP listener for `/metrics`, `/healthz` and `/readyz`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetricsSettings {
+    /// Whether the listener runs at all (`metrics_enabled`). Default false,
+    /// as PHPeek PM 1.x documented; images turn it on where they want it.
+    pub enabled: bool,
+    /// Address to bind (`metrics_address`). Default 0.0.0.0, because
+    /// Prometheus scrapes from another container.
+    pub address: IpAddr,
+    /// TCP port (`metrics_port`). Default 9090.
+    pub port: u16,
+    /// Path of the exposition (`metrics_path`). Default `/metrics`.
+    pub path: String,
+}
+
+/// The management API listener.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiSettings {
+    /// Whether the API runs (`api_enabled`). Default false.
+    pub enabled: bool,
+    /// Address to bind (`api_address`). Default 127.0.0.1. Any other
+    /// address requires a token.
+    pub address: IpAddr,
+    /// TCP port (`api_port`). Default 9180.
+    pub port: u16,
+    /// Bearer token every request must carry (`api_auth`, or
+    /// `PHPEEK_PM_API_TOKEN`); none when unset or empty.
+    pub token: Option<Secret>,
+    /// Largest request body accepted, in bytes (`api_max_request_body`).
+    /// Default 64 KiB.
+    pub max_request_body: usize,
+}
+
+impl Default for MetricsSettings {
+    fn default() -> MetricsSettings {
+        MetricsSettings {
+            enabled: false,
+            address: IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+            port: 9090,
+            path: "/metrics".to_owned(),
+        }
+    }
+}
+
+impl Default for ApiSettings {
+    fn default() -> ApiSettings {
+        ApiSettings {
+            enabled: false,
+            address: IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+            port: 9180,
+            token: None,
+            max_request_body: 64 * 1024,
+        }
+    }
+}
+
+/// A secret string whose `Debug` output hides the value, so it never ends
+/// up in logs.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps `value`.
+    pub fn new(value: impl Into<String>) -> Secret {
+        Secret(value.into())
+    }
+
+    /// Returns the secret value.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str("Secret(***)")
+    }
 }
 
 /// Level threshold for phpeek-pm's own events.
@@ -345,6 +432,9 @@ pub struct Process {
     pub depends_on: Vec<Dependency>,
     /// Number of instances. Default 1.
     pub scale: u32,
+    /// Largest instance count the API may scale to; `global.max_process_scale`
+    /// when unset.
+    pub max_scale: Option<u32>,
     /// Restart policy, the global one when unset in the file.
     pub restart: RestartPolicy,
     /// Variables added to the container environment.

@@ -20,7 +20,7 @@ use super::schedule::{self, ScheduleKeys};
 use super::{credentials, health};
 
 /// Go `processes.<name>` keys that are accepted with a warning.
-const INERT_PROCESS_KEYS: &[&str] = &["initial_state", "stdout", "stderr", "max_scale"];
+const INERT_PROCESS_KEYS: &[&str] = &["initial_state", "stdout", "stderr"];
 
 const PROCESS_KINDS: &[(&str, ProcessKind)] = &[
     ("longrun", ProcessKind::Longrun),
@@ -140,6 +140,13 @@ fn decode_process(
     let restart = restart_field
         .as_ref()
         .and_then(|field| read_restart(decoder, field, kind));
+    let max_scale_field = fields.get("max_scale");
+    let max_scale = max_scale_field
+        .as_ref()
+        .and_then(|field| read_max_scale(decoder, field, kind, global.max_process_scale));
+    if let (Some(field), Some(scale)) = (scale_field.as_ref(), scale) {
+        check_scale_limit(decoder, field, scale, max_scale, global.max_process_scale);
+    }
     let env = fields.get("env").map(|env| decoder.env_map(&env));
     let working_dir = decoder.optional_text(fields.get("working_dir").as_ref());
     let (user, group) = (fields.get("user"), fields.get("group"));
@@ -185,6 +192,7 @@ fn decode_process(
         priority: priority.and_then(|p| i32::try_from(p).ok()).unwrap_or(100),
         depends_on: Vec::new(),
         scale: scale.unwrap_or(1),
+        max_scale,
         restart: restart.unwrap_or(default_restart),
         env: env.unwrap_or_default(),
         working_dir: working_dir.map(PathBuf::from),
@@ -222,6 +230,51 @@ fn read_scale(decoder: &mut Decoder<'_>, field: &Field<'_>, kind: ProcessKind) -
         return None;
     }
     Some(scale)
+}
+
+/// Reads `max_scale`, which must not exceed `global.max_process_scale`.
+fn read_max_scale(
+    decoder: &mut Decoder<'_>,
+    field: &Field<'_>,
+    kind: ProcessKind,
+    global_cap: u32,
+) -> Option<u32> {
+    let max_scale = decoder.count(field, 1)?;
+    if max_scale > 1 && kind == ProcessKind::Oneshot {
+        let hint = "remove `max_scale`, or make the process a longrun";
+        decoder
+            .error(field, "a oneshot process runs a single instance")
+            .set_hint(hint);
+        return None;
+    }
+    if max_scale > global_cap {
+        let message =
+            format!("max_scale {max_scale} exceeds global.max_process_scale {global_cap}");
+        let hint = "raise global.max_process_scale or lower max_scale";
+        decoder.error(field, message).set_hint(hint);
+        return None;
+    }
+    Some(max_scale)
+}
+
+/// Reports a `scale` above the process's limit.
+fn check_scale_limit(
+    decoder: &mut Decoder<'_>,
+    field: &Field<'_>,
+    scale: u32,
+    max_scale: Option<u32>,
+    global_cap: u32,
+) {
+    let (limit, key) = match max_scale {
+        Some(max_scale) => (max_scale, "max_scale"),
+        None => (global_cap, "global.max_process_scale"),
+    };
+    if scale > limit {
+        let message = format!("scale {scale} exceeds {key} {limit}");
+        decoder
+            .error(field, message)
+            .set_hint(format!("raise {key} or lower scale"));
+    }
 }
 
 fn read_restart(
@@ -437,6 +490,36 @@ mod tests {
             error.message,
             "expected a mapping of names to values, found a list"
         );
+    }
+
+    #[test]
+    fn max_scale_is_read() {
+        let web = process("processes:\n  web:\n    command: [a]\n    max_scale: 8\n");
+        assert_eq!(web.max_scale, Some(8));
+    }
+
+    #[test]
+    fn scale_above_max_scale_is_rejected() {
+        let yaml = "processes:\n  web:\n    command: [a]\n    scale: 3\n    max_scale: 2\n";
+        let error = only_error(yaml);
+        assert_eq!(error.path, "processes.web.scale");
+        assert_eq!(error.message, "scale 3 exceeds max_scale 2");
+    }
+
+    #[test]
+    fn scale_above_global_cap_is_rejected() {
+        let yaml =
+            "global:\n  max_process_scale: 4\nprocesses:\n  web:\n    command: [a]\n    scale: 5\n";
+        let error = only_error(yaml);
+        assert_eq!(error.path, "processes.web.scale");
+        assert_eq!(error.message, "scale 5 exceeds global.max_process_scale 4");
+    }
+
+    #[test]
+    fn max_scale_above_global_cap_is_rejected() {
+        let yaml = "processes:\n  web:\n    command: [a]\n    max_scale: 101\n";
+        let error = only_error(yaml);
+        assert_eq!(error.path, "processes.web.max_scale");
     }
 
     #[test]

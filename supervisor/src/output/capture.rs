@@ -12,6 +12,7 @@ use tokio::time::{sleep_until, Instant};
 use super::child::ChildRecords;
 use super::handle::{OutputHandle, Sent};
 use super::source::{Source, Stream};
+use crate::logring::LogRings;
 
 /// Maximum bytes requested in one read of a child's pipe, the default
 /// capacity of a Linux pipe.
@@ -65,6 +66,7 @@ impl OutputHandle {
             stream,
             records,
             dropped: 0,
+            recent: self.recent(),
         };
 
         // The receiver is made here, not in the task, so the runtime check
@@ -86,6 +88,8 @@ struct Capture {
     records: ChildRecords,
     /// Records dropped since the last batch that was queued.
     dropped: u64,
+    /// Rings of recent records that the management API reads, if enabled.
+    recent: Option<std::sync::Arc<LogRings>>,
 }
 
 impl Capture {
@@ -152,9 +156,12 @@ impl Capture {
         self.send(batch).await
     }
 
-    /// Sends one batch by the overflow mode. Returns false if the output
-    /// has stopped.
+    /// Sends one batch by the overflow mode, keeping a copy in the ring of
+    /// recent records. Returns false if the output has stopped.
     async fn send(&mut self, batch: Vec<u8>) -> bool {
+        if let Some(recent) = &self.recent {
+            recent.push_batch(&self.source.process, &batch);
+        }
         match self.output.send_child(batch).await {
             Sent::Queued => {
                 if self.dropped > 0 {

@@ -3,7 +3,7 @@
 use std::borrow::Cow;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::Sender;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use tokio::sync::{watch, Semaphore, TryAcquireError};
 
@@ -11,6 +11,7 @@ use super::pipeline::Pipeline;
 use super::redact::Redactor;
 use super::writer::Message;
 use crate::config::{LogFormat, LogOverflow};
+use crate::logring::LogRings;
 
 /// A cheap, cloneable handle for sending records to the output.
 ///
@@ -41,6 +42,9 @@ struct Shared {
     default_pipeline: Arc<Pipeline>,
     /// Number of capture tasks still reading a pipe.
     active_captures: watch::Sender<usize>,
+    /// Rings in which captures also keep each process's recent records,
+    /// once set.
+    recent: OnceLock<Arc<LogRings>>,
 }
 
 /// The settings an [`OutputHandle`] is created with.
@@ -80,6 +84,7 @@ impl OutputHandle {
                 dropped: AtomicU64::new(0),
                 default_pipeline: settings.default_pipeline,
                 active_captures: watch::channel(0).0,
+                recent: OnceLock::new(),
             }),
         }
     }
@@ -195,6 +200,17 @@ impl OutputHandle {
         CaptureGuard {
             handle: self.clone(),
         }
+    }
+
+    /// Makes captures started from now on also append their records to
+    /// `rings`, for the management API. Only the first call has an effect.
+    pub fn keep_recent(&self, rings: Arc<LogRings>) {
+        let _ = self.shared.recent.set(rings);
+    }
+
+    /// Returns the rings set by [`keep_recent`](Self::keep_recent).
+    pub(crate) fn recent(&self) -> Option<Arc<LogRings>> {
+        self.shared.recent.get().cloned()
     }
 
     /// Asks the writer thread to stop after writing what is queued.

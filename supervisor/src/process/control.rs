@@ -86,6 +86,13 @@ impl Task {
         if self.is_oneshot() {
             return Err(ControlError::OneshotScale);
         }
+        let max = self.max_scale();
+        if replicas == 0 || replicas > max {
+            return Err(ControlError::ScaleOutOfRange {
+                requested: replicas,
+                max,
+            });
+        }
         if self.instances.iter().any(|instance| instance.retiring) {
             return Err(ControlError::ScaleInProgress);
         }
@@ -119,6 +126,14 @@ impl Task {
         }
         self.desired = replicas;
         Ok(previous)
+    }
+
+    /// Returns the largest instance count allowed: `max_scale`, else
+    /// `global.max_process_scale`.
+    pub(super) fn max_scale(&self) -> u32 {
+        self.process
+            .max_scale
+            .unwrap_or(self.shared.global.max_process_scale)
     }
 
     fn check_accepting(&self) -> Result<(), ControlError> {

@@ -26,6 +26,22 @@ pub enum Phase {
     Stopped,
 }
 
+impl Phase {
+    /// Returns the lower-case name used in messages and the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Waiting => "waiting",
+            Phase::Running => "running",
+            Phase::Completed => "completed",
+            Phase::Failed => "failed",
+            Phase::Exited => "exited",
+            Phase::Fatal => "fatal",
+            Phase::Stopping => "stopping",
+            Phase::Stopped => "stopped",
+        }
+    }
+}
+
 /// Restart counts of a process by reason, since phpeek-pm started.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RestartCounts {
@@ -171,16 +187,7 @@ fn check(status: &Status, condition: DependencyCondition) -> Check {
 }
 
 fn phase_word(phase: Phase) -> &'static str {
-    match phase {
-        Phase::Waiting => "waiting",
-        Phase::Running => "running",
-        Phase::Completed => "completed",
-        Phase::Failed => "failed",
-        Phase::Exited => "exited",
-        Phase::Fatal => "fatal",
-        Phase::Stopping => "stopping",
-        Phase::Stopped => "stopped",
-    }
+    phase.as_str()
 }
 
 #[cfg(test)]

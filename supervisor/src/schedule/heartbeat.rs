@@ -107,6 +107,12 @@ impl Pinger {
         for attempt in 1..=ATTEMPTS {
             match self.attempt(method.clone(), url.clone(), event).await {
                 Ok(()) => {
+                    self.stats.update(process, |stats| {
+                        stats.heartbeat_successes += 1;
+                        stats.last_heartbeat_success = Some(chrono::DateTime::<chrono::Utc>::from(
+                            std::time::SystemTime::now(),
+                        ));
+                    });
                     tracing::debug!(
                         process,
                         instance_id,

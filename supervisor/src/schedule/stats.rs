@@ -33,6 +33,10 @@ pub struct TaskStats {
     pub next_run: Option<DateTime<Utc>>,
     /// Heartbeat pings that failed after every retry.
     pub heartbeat_failures: u64,
+    /// Heartbeat pings the monitoring service accepted.
+    pub heartbeat_successes: u64,
+    /// Time of the latest accepted heartbeat ping.
+    pub last_heartbeat_success: Option<DateTime<Utc>>,
     /// Paused through the management API: firings start no run.
     pub paused: bool,
 }

@@ -438,3 +438,84 @@ pub fn unique_marker() -> u64 {
     // Large enough that no real test sleeps that long by accident.
     10_000_000_000 + u64::from(std::process::id()) * 1000 + serial
 }
+
+pub mod prom;
+
+/// Sends one HTTP/1.1 request to 127.0.0.1:`port`, with a bearer token and
+/// a JSON body when given; returns the status and body.
+pub fn http_request(
+    port: u16,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&str>,
+) -> std::io::Result<(u16, String)> {
+    use std::io::Write;
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port))?;
+    stream.set_read_timeout(Some(Duration::from_secs(40)))?;
+    let mut request =
+        format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n");
+    if let Some(token) = token {
+        request.push_str(&format!("Authorization: Bearer {token}\r\n"));
+    }
+    let body = body.unwrap_or("");
+    request.push_str(&format!(
+        "Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    ));
+    stream.write_all(request.as_bytes())?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .ok_or_else(|| std::io::Error::other(format!("no status line in {response:?}")))?;
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_owned())
+        .unwrap_or_default();
+    Ok((status, body))
+}
+
+/// Sends a request that must succeed at the HTTP level and returns the
+/// status and the body parsed as JSON (null when it isn't JSON).
+pub fn api_json(
+    port: u16,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&str>,
+) -> (u16, Value) {
+    let (status, text) = http_request(port, method, path, token, body)
+        .unwrap_or_else(|error| panic!("{method} {path} failed: {error}"));
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+/// Waits until 127.0.0.1:`port` accepts connections.
+pub fn wait_for_port(port: u16, timeout: Duration) -> bool {
+    eventually(timeout, || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    })
+}
+
+/// Sum of utime, stime, cutime and cstime over `pid` and its descendants,
+/// in clock ticks, from /proc.
+pub fn tree_ticks(pid: i32) -> u64 {
+    let mut total = 0;
+    let mut pending = vec![pid];
+    while let Some(pid) = pending.pop() {
+        total += (11..=14)
+            .filter_map(|index| stat_field(pid, index)?.parse::<u64>().ok())
+            .sum::<u64>();
+        pending.extend(children_of(pid));
+    }
+    total
+}
+
+/// utime + stime of `pid` alone, in clock ticks.
+pub fn own_ticks(pid: i32) -> u64 {
+    (11..=12)
+        .filter_map(|index| stat_field(pid, index)?.parse::<u64>().ok())
+        .sum()
+}
