@@ -289,3 +289,41 @@ fn logs_return_recent_output() {
     );
     stop(running);
 }
+
+#[test]
+fn schedule_trigger_pause_and_resume() {
+    let dir_marker = support::unique_marker();
+    let running = start(
+        Some(TOKEN),
+        &format!(
+            "  web:\n    command: [sleep, '1000']\n  report:\n    \
+             command: [sh, -c, 'touch /tmp/phpeek-trigger-{dir_marker}']\n    \
+             schedule: '@every 1h'\n"
+        ),
+    );
+    let ran = std::path::PathBuf::from(format!("/tmp/phpeek-trigger-{dir_marker}"));
+    let post = |path: &str| api_json(running.api, "POST", path, Some(TOKEN), None);
+
+    let (status, body) = post("/api/v1/processes/report/schedule/trigger");
+    assert_eq!(status, 202, "{body}");
+    assert!(
+        support::eventually(LONG, || ran.exists()),
+        "triggered run never ran"
+    );
+    let _ = std::fs::remove_file(&ran);
+
+    let (status, body) = post("/api/v1/processes/report/schedule/pause");
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = post("/api/v1/processes/report/schedule/pause");
+    assert_eq!(
+        (status, body["code"].clone()),
+        (409, "already_paused".into())
+    );
+    let (status, body) = post("/api/v1/processes/report/schedule/resume");
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = post("/api/v1/processes/web/schedule/trigger");
+    assert_eq!(status, 404, "{body}");
+    let (status, body) = post("/api/v1/processes/report/scale");
+    assert!(status == 400 || status == 422, "{status} {body}");
+    stop(running);
+}

@@ -121,13 +121,13 @@ async fn process_routes_wait_for_the_controller() {
 }
 
 #[tokio::test]
-async fn schedule_routes_without_scheduler_are_404() {
+async fn schedule_routes_wait_for_the_controller() {
     for action in ["trigger", "pause", "resume"] {
         let uri = format!("/api/v1/processes/web/schedule/{action}");
         let (status, body) = send(app(None), "POST", &uri, None).await;
 
-        assert_eq!(status, StatusCode::NOT_FOUND, "{action}");
-        assert_eq!(body["error"], "`web` is not a scheduled task", "{action}");
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{action}");
+        assert_eq!(body["code"], "starting", "{action}");
     }
 }
 
