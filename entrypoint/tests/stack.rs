@@ -5,7 +5,6 @@ mod support;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::PathBuf;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
@@ -13,16 +12,6 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
 use support::{path_text, Sandbox};
-
-/// Returns the phpeek-pm binary of the same build, next to this test's
-/// `deps/` folder. Cargo builds it only when the supervisor package is built, so
-/// it may be missing.
-fn phpeek_pm() -> Option<PathBuf> {
-    let test_exe = std::env::current_exe().ok()?;
-    let profile_dir = test_exe.parent()?.parent()?;
-    let binary = profile_dir.join("phpeek-pm");
-    binary.is_file().then_some(binary)
-}
 
 /// Sends GET `path` and returns the status, the headers and the body.
 fn get(port: u16, path: &str) -> std::io::Result<(u16, String, String)> {
@@ -118,8 +107,8 @@ fn install_example_app(sandbox: &Sandbox) {
 
 #[test]
 fn stack_serves_example_app_and_stops_on_sigterm() {
-    let Some(pm) = phpeek_pm() else {
-        eprintln!("skipped: phpeek-pm not built; run `cargo build -p phpeek-supervisor` first");
+    let Some(pm) = support::phpeek_pm() else {
+        support::skip_without_phpeek_pm();
         return;
     };
     let mut sandbox = Sandbox::new();
@@ -204,8 +193,8 @@ file_put_contents(__DIR__ . '/bootstrap/cache/commands.log', $line, FILE_APPEND)
 
 #[test]
 fn laravel_hooks_run_as_app_user() {
-    let Some(pm) = phpeek_pm() else {
-        eprintln!("skipped: phpeek-pm not built; run `cargo build -p phpeek-supervisor` first");
+    let Some(pm) = support::phpeek_pm() else {
+        support::skip_without_phpeek_pm();
         return;
     };
     let mut sandbox = Sandbox::new();

@@ -88,7 +88,6 @@ pub(crate) fn build(settings: &Settings, facts: &Facts) -> Jinja {
         runtime_dir => display(runtime),
         hooks => hooks(&facts.hooks),
         supports => minijinja::context! {
-            scheduler => facts.capabilities.scheduler,
             metrics => facts.capabilities.metrics,
             api => facts.capabilities.api,
         },

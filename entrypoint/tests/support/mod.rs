@@ -45,6 +45,21 @@ pub fn find_program(name: &str) -> Option<PathBuf> {
     versioned.pop()
 }
 
+/// Returns the phpeek-pm binary of the same build, next to the test's
+/// `deps/` folder. Cargo builds it only when the supervisor package is
+/// built, so it may be missing; the caller skips with a message then.
+pub fn phpeek_pm() -> Option<PathBuf> {
+    let test_exe = std::env::current_exe().ok()?;
+    let profile_dir = test_exe.parent()?.parent()?;
+    let binary = profile_dir.join("phpeek-pm");
+    binary.is_file().then_some(binary)
+}
+
+/// Prints why a test that needs phpeek-pm is skipped.
+pub fn skip_without_phpeek_pm() {
+    eprintln!("skipped: phpeek-pm not built; run `cargo build -p phpeek-supervisor` first");
+}
+
 /// A free TCP port on 127.0.0.1.
 pub fn free_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
