@@ -134,7 +134,10 @@ impl Start {
             uid: user.uid.as_raw(),
             gid: user.gid.as_raw(),
         });
-        let sqlite = settings.text("DB_CONNECTION") == Some("sqlite");
+        // Laravel's SQLite connection uses database/database.sqlite unless
+        // DB_DATABASE names another file.
+        let sqlite = settings.text("DB_CONNECTION") == Some("sqlite")
+            && settings.text("DB_DATABASE").is_none();
         folders::prepare(&app_dir, framework, owner, sqlite);
 
         let facts = Facts {

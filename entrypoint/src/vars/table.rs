@@ -88,7 +88,9 @@ pub(crate) const VARIABLES: &[Var] = &[
     var("NGINX_BIN", Entrypoint, Value("nginx"), Program,
         "The nginx program, run by phpeek-pm and for `nginx -t`."),
     var("DB_CONNECTION", Entrypoint, Unset, Text,
-        "With `sqlite` in a Laravel app, the database folder and database/database.sqlite are handed to APP_USER too."),
+        "With `sqlite` in a Laravel app and DB_DATABASE unset, database/database.sqlite is created when missing, and it and its folder are handed to APP_USER."),
+    var("DB_DATABASE", Entrypoint, Unset, Text,
+        "Laravel's database name or SQLite file; when set, the entrypoint leaves database/database.sqlite alone."),
     // Laravel.
     var("LARAVEL_OPTIMIZE_CONFIG", Laravel, Value("false"), Bool,
         "Runs `php artisan config:cache` as a pre-start hook."),
