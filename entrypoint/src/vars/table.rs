@@ -1,7 +1,7 @@
 //! The table of every environment variable the entrypoint reads.
 //!
-//! Keep the rows of a section together; `docs/environment.md` lists them in
-//! this order. After a change, regenerate that file with
+//! Keep the rows of a section together; the table in README.md lists them
+//! in this order. After a change, replace that table with the output of
 //! `phpeek-entrypoint --print-env-table`.
 
 use super::Check::{self, *};
