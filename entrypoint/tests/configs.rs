@@ -118,12 +118,15 @@ fn samples(sandbox: &Sandbox) -> Vec<(&'static str, String, &'static str, String
     rows
 }
 
-/// Names of the variables in `--print-env-table` that start with `prefix`.
+/// Names of the entrypoint's variables in `--print-env-table` that start
+/// with `prefix`. The rows after the phpeek-pm section are phpeek-pm's, which
+/// the templates don't use.
 fn table_names(sandbox: &Sandbox, prefix: &str) -> BTreeSet<String> {
     let run = sandbox.run(&["--print-env-table"]);
     assert_eq!(run.code, Some(0), "{}", run.transcript());
     run.stdout
         .lines()
+        .take_while(|line| !line.starts_with("| **phpeek-pm**"))
         .filter_map(|line| line.strip_prefix("| `"))
         .filter_map(|line| line.split('`').next())
         .filter(|name| name.starts_with(prefix))
