@@ -138,8 +138,8 @@ pub(crate) fn pm_config(path: &Path, env: &Env) -> Result<(), VerifyError> {
 
 /// Applies the `PHPEEK_PM_*` variables of `env` to the rendered config
 /// `text` and checks the result, as phpeek-pm will when it loads the file
-/// at `path`. Returns the effective config as YAML, what phpeek-pm runs,
-/// after a comment that says where it comes from.
+/// at `path`. Returns the effective config, which is what phpeek-pm runs,
+/// as YAML after a comment that names its sources.
 ///
 /// # Errors
 ///

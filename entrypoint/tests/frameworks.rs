@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 
 use support::{path_text, Sandbox};
 
-/// The uid given to writable folders: www-data's as root. Without root the
-/// folders keep the test's own uid.
+/// Returns the uid that writable folders get: www-data's as root. Without
+/// root the folders keep the test's own uid.
 fn app_uid() -> u32 {
     if support::is_root() {
         let user = nix::unistd::User::from_name("www-data").ok().flatten();
@@ -21,7 +21,8 @@ fn app_uid() -> u32 {
     }
 }
 
-/// The owner of the copied app: the account the tests run as.
+/// Returns the owner of the copied app, which is the account the tests run
+/// as.
 fn copier_uid() -> u32 {
     nix::unistd::Uid::effective().as_raw()
 }
@@ -38,7 +39,8 @@ fn install_app(sandbox: &Sandbox, fixture: &Path) {
     support::copy_tree(fixture, &app);
 }
 
-/// Returns whether `path` exists; prints why the test is skipped otherwise.
+/// Returns whether `path` exists, and prints why the test is skipped when
+/// it doesn't.
 fn has_package_file(path: &str) -> bool {
     let found = Path::new(path).exists();
     if !found {

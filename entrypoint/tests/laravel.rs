@@ -17,8 +17,8 @@ const APP_KEY: &str = "base64:cGhwZWVrLWxhcmF2ZWwtZml4dHVyZS10ZXN0LWtleSE=";
 /// The framework's entry point in Debian's php-laravel-framework.
 const LARAVEL_AUTOLOAD: &str = "/usr/share/php/Illuminate/autoload.php";
 
-/// Whether the Debian packages the fixture needs are installed; prints why
-/// the test is skipped otherwise.
+/// Returns whether the Debian packages the fixture needs are installed, and
+/// prints why the test is skipped when they aren't.
 fn has_laravel() -> bool {
     let found = Path::new(LARAVEL_AUTOLOAD).is_file();
     if !found {
@@ -68,8 +68,8 @@ fn instance_started(log: &str, instance: &str) -> bool {
         .any(|line| line.contains("\"msg\":\"process started\"") && line.contains(&id))
 }
 
-/// The uid that hooks and workers run as: www-data as root, else the
-/// test's own.
+/// Returns the uid that hooks and workers run as: www-data's as root, else
+/// the test's own.
 fn app_uid() -> u32 {
     if support::is_root() {
         let user = nix::unistd::User::from_name("www-data").ok().flatten();

@@ -2,8 +2,8 @@
 //!
 //! The entrypoint passes them to phpeek-pm unchanged, except that default
 //! mode removes the process and global ones. They are listed in the
-//! reference but not validated here: the phpeek-pm loader checks them when
-//! the entrypoint checks the config.
+//! reference but not validated here, because the phpeek-pm loader checks
+//! them when the entrypoint checks the config.
 
 /// One row of the reference for a variable that phpeek-pm reads.
 #[derive(Debug, Clone, PartialEq, Eq)]
