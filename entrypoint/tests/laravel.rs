@@ -160,6 +160,10 @@ fn laravel_fixture_serves_migrates_and_runs_jobs() {
         assert!(path.is_file(), "{cache} missing:\n{log}");
         assert_eq!(owner(&path), Some(app_uid()), "{cache}");
     }
+    for hook in ["config-cache", "route-cache", "view-cache", "migrate"] {
+        let finished = format!("\"msg\":\"hook finished\",\"hook\":\"{hook}\"");
+        assert!(log.contains(&finished), "{hook} did not finish:\n{log}");
+    }
     let views = std::fs::read_dir(app.join("storage/framework/views")).expect("views");
     assert!(views.count() > 0, "view:cache compiled nothing:\n{log}");
     let database = app.join("database/database.sqlite");
