@@ -282,7 +282,15 @@ impl Start {
                 Ok(())
             }
             Err(error) => {
-                render::write_private(path, rendered)?;
+                // The config error is the one to report, even when the
+                // rendered text can't be saved for reading it.
+                if let Err(RenderError::Write { path, source }) =
+                    render::write_private(path, rendered)
+                {
+                    message::info(format_args!(
+                        "failed to write the rendered config to {path}: {source}"
+                    ));
+                }
                 Err(error.into())
             }
         }

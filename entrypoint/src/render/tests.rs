@@ -488,3 +488,36 @@ fn php_ini_renders_defaults() {
     }
     assert!(!ini.contains("error_log"));
 }
+
+#[test]
+fn private_write_replaces_file_with_mode_0600() -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("run/pm.yaml");
+    std::fs::create_dir_all(dir.path().join("run"))?;
+    std::fs::write(&path, "old\n")?;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644))?;
+
+    let written = write_private(&path, "new\n");
+
+    assert!(written.is_ok(), "{written:?}");
+    assert_eq!(std::fs::read_to_string(&path)?, "new\n");
+    let mode = std::fs::metadata(&path)?.permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    assert_eq!(std::fs::read_dir(dir.path().join("run"))?.count(), 1);
+    Ok(())
+}
+
+#[test]
+fn private_write_names_the_path_on_failure() {
+    let path = Path::new("/proc/phpeek-no-such-dir/pm.yaml");
+    let error = write_private(path, "x")
+        .err()
+        .map(|error| error.to_string());
+
+    assert_eq!(
+        error.as_deref(),
+        Some("failed to write /proc/phpeek-no-such-dir/pm.yaml")
+    );
+}

@@ -122,7 +122,7 @@ pub(crate) const VARIABLES: &[Var] = &[
     var("PHPEEK_PM_PROCESS_REVERB_ENABLED", Processes, Value("false"), Bool,
         "Starts Laravel Reverb; phpeek-pm applies it to the config at load."),
     var("PHPEEK_PM_PROCESS_SCHEDULER_ENABLED", Processes, Value("false"), Bool,
-        "Runs the Laravel scheduler every minute, once phpeek-pm supports scheduled processes."),
+        "Runs `php artisan schedule:run` every minute as a scheduled task, in place of a crontab line."),
     var("PHPEEK_PM_PROCESS_QUEUE_DEFAULT_ENABLED", Processes, Value("false"), Bool,
         "Starts a queue worker for the `default` queue."),
     var("PHPEEK_PM_PROCESS_QUEUE_HIGH_ENABLED", Processes, Value("false"), Bool,
