@@ -4,11 +4,16 @@
 # Usage: scripts/test.sh
 #
 # The integration tests need php-fpm, the PHP CLI, nginx, curl, ps (procps),
-# unshare (util-linux) and promtool (prometheus). The API fuzz test also
-# runs schemathesis (pip install schemathesis) when it is installed and
-# skips otherwise. As root, this script first installs the Debian
-# packages that provide them when any is missing. As any other user it
+# unshare (util-linux) and promtool (prometheus), and the entrypoint's tests
+# need the Debian packages of the fixture apps in tests/fixtures/packages.txt.
+# The API fuzz test also runs schemathesis (pip install schemathesis) when it
+# is installed and skips otherwise. As root, this script first installs the
+# packages that are missing. As any other user it
 # stops and lists them instead.
+#
+# The WordPress test downloads Debian's "wordpress" package with
+# `apt-get download`, which needs apt's package lists. As root, the script
+# runs `apt-get update` when there are none.
 #
 # Tests build with the debug profile, which compiles much faster than the
 # release profile with its thin LTO. Under CI=true, cargo also gets --locked
@@ -32,6 +37,29 @@ requirements=(
     prometheus
 )
 
+# Add each package of tests/fixtures/packages.txt that no requirement above
+# already names, such as php8.2-fpm, which 'php-fpm|php8.2-fpm' covers.
+add_fixture_packages() {
+    local line package requirement covered
+    while IFS= read -r line; do
+        package=${line%%#*}
+        package=${package//[[:space:]]/}
+        [[ -n $package ]] || continue
+        covered=false
+        for requirement in "${requirements[@]}"; do
+            if [[ "|$requirement|" == *"|$package|"* ]]; then
+                covered=true
+            fi
+        done
+        [[ $covered == true ]] || requirements+=("$package")
+    done <"$repo_dir/tests/fixtures/packages.txt"
+}
+
+# Succeed when apt has package lists, which `apt-get download` needs.
+have_apt_lists() {
+    compgen -G '/var/lib/apt/lists/*_Packages*' >/dev/null
+}
+
 install_missing_packages() {
     local requirement packages missing=()
     for requirement in "${requirements[@]}"; do
@@ -39,6 +67,10 @@ install_missing_packages() {
         package_installed "${packages[@]}" || missing+=("${packages[0]}")
     done
     if ((${#missing[@]} == 0)); then
+        if ((EUID == 0)) && ! have_apt_lists; then
+            note "no apt package lists; running apt-get update for the WordPress test"
+            apt-get update
+        fi
         return
     fi
 
@@ -73,6 +105,7 @@ check_rust_tools() {
 
 command -v dpkg-query >/dev/null \
     || die "dpkg-query not found. This script expects Debian or a derivative."
+add_fixture_packages
 install_missing_packages
 check_rust_tools
 

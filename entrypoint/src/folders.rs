@@ -23,8 +23,9 @@ pub(crate) struct Owner {
 }
 
 /// Creates the writable folders of `framework` in `app_dir` and, when
-/// `owner` is given, hands them to it. With `sqlite`, also hands over the
-/// Laravel SQLite database and its folder.
+/// `owner` is given, hands them to it. With `sqlite`, also creates the
+/// Laravel SQLite database when it is missing, and hands it over with its
+/// folder.
 pub(crate) fn prepare(app_dir: &Path, framework: Framework, owner: Option<Owner>, sqlite: bool) {
     let created = framework
         .writable_folders()
@@ -44,7 +45,11 @@ pub(crate) fn prepare(app_dir: &Path, framework: Framework, owner: Option<Owner>
         .filter(|path| path.is_dir())
         .collect();
     let database = app_dir.join("database/database.sqlite");
-    let sqlite = sqlite && framework == Framework::Laravel && database.is_file();
+    let sqlite = sqlite && framework == Framework::Laravel;
+    if sqlite {
+        create_database(&database);
+    }
+    let sqlite = sqlite && database.is_file();
     if owned.is_empty() && !sqlite {
         return;
     }
@@ -92,6 +97,30 @@ fn create(path: &Path) -> bool {
             ));
             false
         }
+    }
+}
+
+/// Creates an empty SQLite database, because Laravel's `migrate` fails
+/// when the file is missing. Only an existing `database/` folder gets one,
+/// and a failure is reported and skipped.
+fn create_database(database: &Path) {
+    let folder_exists = database.parent().is_some_and(Path::is_dir);
+    if !folder_exists || database.exists() {
+        return;
+    }
+    let created = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(database);
+    match created {
+        Ok(_) => message::info(format_args!(
+            "created the empty SQLite database {}",
+            database.display()
+        )),
+        Err(error) => message::info(format_args!(
+            "cannot create {}: {error}; skipped",
+            database.display()
+        )),
     }
 }
 
@@ -172,6 +201,27 @@ mod tests {
             assert!(app.path().join(folder).is_dir(), "{folder}");
         }
         assert!(!app.path().join("vendor").exists());
+        Ok(())
+    }
+
+    #[test]
+    fn sqlite_database_is_created_once() -> io::Result<()> {
+        let app = tempfile::tempdir()?;
+        let database = app.path().join("database/database.sqlite");
+        prepare(app.path(), Framework::Laravel, None, true);
+
+        assert!(!database.exists(), "created without a database folder");
+        std::fs::create_dir(app.path().join("database"))?;
+        prepare(app.path(), Framework::Laravel, None, false);
+
+        assert!(!database.exists(), "created without sqlite");
+        prepare(app.path(), Framework::Laravel, None, true);
+
+        assert_eq!(std::fs::read(&database)?, b"");
+        std::fs::write(&database, "data")?;
+        prepare(app.path(), Framework::Laravel, None, true);
+
+        assert_eq!(std::fs::read(&database)?, b"data");
         Ok(())
     }
 

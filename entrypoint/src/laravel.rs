@@ -90,7 +90,7 @@ pub(crate) fn report_legacy_names(settings: &Settings) {
         .collect();
     if !set.is_empty() {
         message::info(format_args!(
-            "legacy variables in use: {}; see docs/environment.md for the current names",
+            "legacy variables in use: {}; see the environment variable table in README.md for the current names",
             set.join(", ")
         ));
     }

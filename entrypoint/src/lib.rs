@@ -32,7 +32,6 @@
 
 mod accounts;
 mod args;
-mod capabilities;
 mod folders;
 mod framework;
 mod init_scripts;

@@ -44,24 +44,16 @@ pub(crate) const ALIASES: &[(&str, &str)] = &[
     ("LARAVEL_QUEUE_HIGH", "PHPEEK_PM_PROCESS_QUEUE_HIGH_ENABLED"),
 ];
 
-const SCHEDULER_TARGET: &str = "PHPEEK_PM_PROCESS_SCHEDULER_ENABLED";
-
 /// Variable prefixes that only full mode passes to phpeek-pm.
 const FULL_MODE_PREFIXES: [&str; 2] = ["PHPEEK_PM_PROCESS_", "PHPEEK_PM_GLOBAL_"];
 
 /// Builds the environment phpeek-pm gets from the container's.
 ///
 /// In full mode, each alias that is set writes its target, unless the user
-/// set the target: an explicit target wins. Without scheduler support in
-/// phpeek-pm, the scheduler aliases are left out, because the config has no
-/// scheduler process for them to enable. In default mode the full-mode
-/// variables are removed. Both cases are reported in one line.
-pub(crate) fn pm_environment(
-    env: &Env,
-    settings: &Settings,
-    mode: Mode,
-    scheduler_supported: bool,
-) -> Env {
+/// set the target: an explicit target wins. In default mode the full-mode
+/// variables are removed, and the removed ones and the ignored aliases are
+/// reported in one line.
+pub(crate) fn pm_environment(env: &Env, settings: &Settings, mode: Mode) -> Env {
     let mut pm_env = env.clone();
     if mode == Mode::Default {
         let mut ignored = pm_env.remove_where(|name| {
@@ -87,12 +79,6 @@ pub(crate) fn pm_environment(
         let Some(enabled) = settings.explicit_flag(alias) else {
             continue;
         };
-        if *target == SCHEDULER_TARGET && !scheduler_supported {
-            message::info(format_args!(
-                "{alias} is ignored: this phpeek-pm can't run scheduled processes yet"
-            ));
-            continue;
-        }
         if pm_env.get(target).is_some_and(|value| !value.is_empty()) {
             continue;
         }
@@ -115,23 +101,21 @@ pub(crate) fn process_enabled(pm_env: &Env, process: &str) -> bool {
 mod tests {
     use super::*;
 
-    fn build(pairs: &[(&str, &str)], scheduler: bool) -> Env {
+    fn build(pairs: &[(&str, &str)]) -> Env {
         let env = Env::from_pairs(pairs.iter().copied());
         let Ok(settings) = Settings::resolve(&env) else {
             panic!("invalid test environment {pairs:?}");
         };
         let mode = Mode::from_settings(&settings);
-        pm_environment(&env, &settings, mode, scheduler)
+        pm_environment(&env, &settings, mode)
     }
 
     const FULL: (&str, &str) = ("PHPEEK_PROCESS_MANAGER", "phpeek-pm");
+    const SCHEDULER_TARGET: &str = "PHPEEK_PM_PROCESS_SCHEDULER_ENABLED";
 
     #[test]
     fn alias_sets_its_target() {
-        let env = build(
-            &[FULL, ("LARAVEL_HORIZON", "yes"), ("LARAVEL_QUEUE", "0")],
-            true,
-        );
+        let env = build(&[FULL, ("LARAVEL_HORIZON", "yes"), ("LARAVEL_QUEUE", "0")]);
 
         assert_eq!(env.get("PHPEEK_PM_PROCESS_HORIZON_ENABLED"), Some("true"));
         assert_eq!(
@@ -150,10 +134,20 @@ mod tests {
             ("LARAVEL_REVERB", "true"),
             ("PHPEEK_PM_PROCESS_REVERB_ENABLED", "off"),
         ];
-        let env = build(&pairs, true);
+        let env = build(&pairs);
 
         assert_eq!(env.get("PHPEEK_PM_PROCESS_REVERB_ENABLED"), Some("off"));
         assert!(!process_enabled(&env, "REVERB"));
+    }
+
+    #[test]
+    fn scheduler_aliases_enable_the_scheduler() {
+        for alias in ["LARAVEL_SCHEDULER", "LARAVEL_SCHEDULER_ENABLED"] {
+            let env = build(&[FULL, (alias, "on")]);
+
+            assert_eq!(env.get(SCHEDULER_TARGET), Some("true"), "{alias}");
+            assert!(process_enabled(&env, "SCHEDULER"), "{alias}");
+        }
     }
 
     #[test]
@@ -163,16 +157,9 @@ mod tests {
             ("LARAVEL_SCHEDULER", "false"),
             ("LARAVEL_SCHEDULER_ENABLED", "true"),
         ];
-        let env = build(&pairs, true);
+        let env = build(&pairs);
 
         assert_eq!(env.get(SCHEDULER_TARGET), Some("false"));
-    }
-
-    #[test]
-    fn scheduler_alias_needs_scheduler_support() {
-        let env = build(&[FULL, ("LARAVEL_SCHEDULER", "true")], false);
-
-        assert_eq!(env.get(SCHEDULER_TARGET), None);
     }
 
     #[test]
@@ -184,7 +171,7 @@ mod tests {
             ("LARAVEL_HORIZON", "true"),
             ("APP_ENV", "production"),
         ];
-        let env = build(&pairs, true);
+        let env = build(&pairs);
         let names: Vec<&str> = env.iter().map(|(name, _)| name).collect();
 
         assert_eq!(names, ["APP_ENV", "LARAVEL_HORIZON", "PHPEEK_PM_CONFIG"]);

@@ -143,6 +143,40 @@ pub(crate) fn write(path: &Path, text: &str) -> Result<(), RenderError> {
     std::fs::write(path, text).map_err(failed)
 }
 
+/// Writes `text` to `path` with mode 0600, for files that may contain
+/// secrets. The text goes to a new file next to `path` first, which is then
+/// renamed over it, so no other account can hold the file open or own it,
+/// and a reader never sees half of it.
+///
+/// # Errors
+///
+/// Returns [`RenderError::Write`] naming the path.
+pub(crate) fn write_private(path: &Path, text: &str) -> Result<(), RenderError> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+
+    let failed = |source| RenderError::Write {
+        path: path.display().to_string(),
+        source,
+    };
+    let file_name = path.file_name().unwrap_or_default().to_string_lossy();
+    let staging = path.with_file_name(format!(".{file_name}.{}.tmp", std::process::id()));
+    if let Some(folder) = path.parent() {
+        create_folder(folder).map_err(failed)?;
+    }
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&staging)
+        .and_then(|mut file| file.write_all(text.as_bytes()))
+        .and_then(|()| std::fs::rename(&staging, path));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&staging);
+    }
+    written.map_err(failed)
+}
+
 /// Creates `folder` and its parents with mode 0755.
 ///
 /// # Errors

@@ -78,6 +78,15 @@ impl phpeek::config::Lookup for Env {
     fn var(&self, name: &str) -> Option<String> {
         self.get(name).map(str::to_owned)
     }
+
+    /// Lists every variable, so the loader applies the `PHPEEK_PM_*`
+    /// overlay from this environment as phpeek-pm will from its own.
+    fn vars(&self) -> Vec<(String, String)> {
+        self.vars
+            .iter()
+            .map(|(name, value)| (name.clone(), value.clone()))
+            .collect()
+    }
 }
 
 /// An environment variable with an invalid value.
@@ -315,5 +324,15 @@ mod tests {
 
         assert_eq!(removed, ["A_1", "A_2"]);
         assert_eq!(env.iter().collect::<Vec<_>>(), [("B", "y")]);
+    }
+
+    #[test]
+    fn env_lookup_applies_the_overlay() {
+        let env = Env::from_pairs([("PHPEEK_PM_PROCESS_WEB_SCALE", "2")]);
+        let yaml = "processes:\n  web:\n    command: [nginx]\n";
+        let scale = phpeek::config::load_str(yaml, "test.yaml", &env)
+            .map(|loaded| loaded.config.processes[0].scale);
+
+        assert_eq!(scale, Ok(2));
     }
 }

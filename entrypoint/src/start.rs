@@ -10,7 +10,6 @@ use std::path::{Path, PathBuf};
 use nix::unistd::Uid;
 
 use crate::accounts::{self, AccountError, AppUser};
-use crate::capabilities::Capabilities;
 use crate::folders::{self, Owner};
 use crate::framework::Framework;
 use crate::init_scripts::{self, InitError};
@@ -134,7 +133,10 @@ impl Start {
             uid: user.uid.as_raw(),
             gid: user.gid.as_raw(),
         });
-        let sqlite = settings.text("DB_CONNECTION") == Some("sqlite");
+        // Laravel's SQLite connection uses database/database.sqlite unless
+        // DB_DATABASE names another file.
+        let sqlite = settings.text("DB_CONNECTION") == Some("sqlite")
+            && settings.text("DB_DATABASE").is_none();
         folders::prepare(&app_dir, framework, owner, sqlite);
 
         let facts = Facts {
@@ -143,7 +145,6 @@ impl Start {
             hooks: laravel_hooks(&settings, framework, &app_dir),
             app_dir,
             run_as: app_user.map(|user| (user.name, user.group)),
-            capabilities: Capabilities::probe(),
             outputs: Outputs {
                 runtime_dir: settings.path("PHPEEK_RUNTIME_DIR"),
                 pm_config: settings.path("PHPEEK_PM_RUNTIME_CONFIG"),
@@ -182,8 +183,7 @@ impl Start {
         let mut env = self.env.clone();
         self.render_php_ini(&mut env)?;
         let mode = self.facts.mode;
-        let scheduler = self.facts.capabilities.scheduler;
-        let pm_env = mode::pm_environment(&env, &self.settings, mode, scheduler);
+        let pm_env = mode::pm_environment(&env, &self.settings, mode);
         check_ports(&self.settings, &pm_env, mode)?;
         let config = self.prepare_stack(&pm_env)?;
         run_init_scripts(&self.settings, &self.facts.app_dir, &env)?;
@@ -235,29 +235,72 @@ impl Start {
             outputs.nginx_conf().display(),
             outputs.fpm_conf().display()
         ));
-
-        let config = match mounted_config(&self.settings) {
-            Some(path) => path,
-            None => {
-                render(render::PM_TEMPLATE, &outputs.pm_config)?;
-                message::info(format_args!("rendered {}", outputs.pm_config.display()));
-                outputs.pm_config.clone()
-            }
+        let pm_config = match mounted_config(&self.settings) {
+            Some(path) => PmConfig::Mounted(path),
+            None => PmConfig::Rendered(self.renderer.render(render::PM_TEMPLATE, &self.context)?),
         };
-        self.verify_stack(&config, pm_env)?;
-        Ok(config)
+
+        self.verify_web_configs(pm_env)?;
+        match pm_config {
+            PmConfig::Mounted(path) => {
+                verify::pm_config(&path, pm_env)?;
+                Ok(path)
+            }
+            PmConfig::Rendered(text) => {
+                self.write_effective_config(&text, pm_env)?;
+                Ok(outputs.pm_config.clone())
+            }
+        }
     }
 
-    /// Runs `php-fpm -t`, `nginx -t` and the phpeek-pm loader.
-    fn verify_stack(&self, config: &Path, pm_env: &Env) -> Result<(), VerifyError> {
+    /// Runs `php-fpm -t` and `nginx -t`.
+    fn verify_web_configs(&self, pm_env: &Env) -> Result<(), VerifyError> {
         let outputs = &self.facts.outputs;
         let fpm = self.settings.text("PHP_FPM_BIN").unwrap_or("php-fpm");
         verify::php_fpm(fpm, &outputs.fpm_conf(), pm_env)?;
         let nginx = self.settings.text("NGINX_BIN").unwrap_or("nginx");
         let prefix = format!("{}/", outputs.runtime_dir.display());
-        verify::nginx(nginx, &prefix, &outputs.nginx_conf(), pm_env)?;
-        verify::pm_config(config, pm_env)
+        verify::nginx(nginx, &prefix, &outputs.nginx_conf(), pm_env)
     }
+
+    /// Applies phpeek-pm's environment overlay to the rendered config and
+    /// writes the result, with mode 0600 because an API token can be in it.
+    /// The file then shows what phpeek-pm runs. When the config is invalid,
+    /// the rendered text is written instead, because the line numbers in
+    /// the error refer to it.
+    fn write_effective_config(&self, rendered: &str, pm_env: &Env) -> Result<(), Failure> {
+        let path = &self.facts.outputs.pm_config;
+        match verify::effective_pm_config(rendered, path, pm_env) {
+            Ok(effective) => {
+                render::write_private(path, &effective)?;
+                message::info(format_args!(
+                    "wrote the effective phpeek-pm config to {}",
+                    path.display()
+                ));
+                Ok(())
+            }
+            Err(error) => {
+                // The config error is the one to report, even when the
+                // rendered text can't be saved for reading it.
+                if let Err(RenderError::Write { path, source }) =
+                    render::write_private(path, rendered)
+                {
+                    message::info(format_args!(
+                        "failed to write the rendered config to {path}: {source}"
+                    ));
+                }
+                Err(error.into())
+            }
+        }
+    }
+}
+
+/// The phpeek-pm config of a start, before it is checked.
+enum PmConfig {
+    /// The user's file from PHPEEK_PM_CONFIG, used as it is.
+    Mounted(PathBuf),
+    /// The rendered template, before the environment overlay.
+    Rendered(String),
 }
 
 /// Returns the config named by PHPEEK_PM_CONFIG when that file exists.

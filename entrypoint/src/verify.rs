@@ -121,16 +121,56 @@ fn describe(command: &Command) -> String {
 ///
 /// Returns every problem the loader found when the config has errors.
 pub(crate) fn pm_config(path: &Path, env: &Env) -> Result<(), VerifyError> {
-    let invalid = |report: String| VerifyError::InvalidPmConfig {
+    let text = std::fs::read_to_string(path).map_err(|error| VerifyError::InvalidPmConfig {
         path: path.display().to_string(),
-        report,
-    };
-    let text = std::fs::read_to_string(path)
-        .map_err(|error| invalid(format!("failed to read the file: {error}")))?;
+        report: format!("failed to read the file: {error}"),
+    })?;
     let name = path.display().to_string();
-    let loaded = phpeek::config::load_str(&text, &name, env)
-        .map_err(|report| invalid(report.to_string()))?;
+    let loaded = phpeek::config::load_str(&text, &name, env).map_err(|report| {
+        VerifyError::InvalidPmConfig {
+            path: name.clone(),
+            report: report.to_string(),
+        }
+    })?;
+    report_valid(path, &loaded);
+    Ok(())
+}
 
+/// Applies the `PHPEEK_PM_*` variables of `env` to the rendered config
+/// `text` and checks the result, as phpeek-pm will when it loads the file
+/// at `path`. Returns the effective config, which is what phpeek-pm runs,
+/// as YAML after a comment that names its sources.
+///
+/// # Errors
+///
+/// Returns every problem the loader found when the config has errors. Line
+/// numbers in it refer to `text`.
+pub(crate) fn effective_pm_config(
+    text: &str,
+    path: &Path,
+    env: &Env,
+) -> Result<String, VerifyError> {
+    let name = path.display().to_string();
+    let (loaded, effective) =
+        phpeek::config::load_str_effective(text, &name, env).map_err(|report| {
+            VerifyError::InvalidPmConfig {
+                path: name.clone(),
+                report: report.to_string(),
+            }
+        })?;
+    report_valid(path, &loaded);
+    Ok(format!("{EFFECTIVE_HEADER}{effective}"))
+}
+
+/// First lines of the effective phpeek-pm config.
+const EFFECTIVE_HEADER: &str = "\
+# Written by phpeek-entrypoint at every start: templates/phpeek-pm.yaml.j2
+# rendered, then the PHPEEK_PM_* environment variables applied. To use a
+# file of your own, mount it and set PHPEEK_PM_CONFIG to its path.
+";
+
+/// Prints one line with the number of enabled processes and warnings.
+fn report_valid(path: &Path, loaded: &phpeek::config::Loaded) {
     let warnings = loaded.warnings.len();
     let count = loaded.config.processes.len();
     let suffix = match warnings {
@@ -142,7 +182,6 @@ pub(crate) fn pm_config(path: &Path, env: &Env) -> Result<(), VerifyError> {
         "phpeek-pm config {} is valid: {count} enabled processes{suffix}",
         path.display()
     ));
-    Ok(())
 }
 
 #[cfg(test)]
@@ -191,5 +230,36 @@ mod tests {
         assert!(text.contains("process has no `command`"), "{text}");
         assert!(text.contains("scale must be at least 1"), "{text}");
         Ok(())
+    }
+
+    #[test]
+    fn effective_config_has_the_overlay_applied() {
+        let env = Env::from_pairs([
+            ("PHPEEK_PM_PROCESS_WORKER_ENABLED", "yes"),
+            ("PHPEEK_PM_PROCESS_WORKER_SCALE", "2"),
+        ]);
+        let yaml = "processes:\n  web:\n    command: [nginx]\n  \
+                    worker:\n    enabled: false\n    command: [php, worker.php]\n";
+        let effective = effective_pm_config(yaml, Path::new("/x/pm.yaml"), &env);
+        let text = effective.unwrap_or_else(|error| error.to_string());
+
+        assert!(text.contains("  worker:\n    enabled: yes\n"), "{text}");
+        assert!(text.contains("    scale: 2\n"), "{text}");
+    }
+
+    #[test]
+    fn effective_config_errors_name_the_variable() {
+        let env = Env::from_pairs([("PHPEEK_PM_PROCESS_WEB_SCALE", "0")]);
+        let yaml = "processes:\n  web:\n    command: [nginx]\n";
+        let error = effective_pm_config(yaml, Path::new("/x/pm.yaml"), &env)
+            .err()
+            .map(|error| error.to_string())
+            .unwrap_or_default();
+
+        assert!(
+            error.starts_with("invalid phpeek-pm config /x/pm.yaml:"),
+            "{error}"
+        );
+        assert!(error.contains("$PHPEEK_PM_PROCESS_WEB_SCALE"), "{error}");
     }
 }

@@ -149,13 +149,20 @@ fn wait_for_open_and_closed_ports() {
 }
 
 #[test]
-fn env_table_matches_docs() {
+fn env_table_is_in_readme() {
     let sandbox = Sandbox::new();
 
     let run = sandbox.run(&["--print-env-table"]);
 
-    let docs = std::fs::read_to_string(support::repo_dir().join("docs/environment.md"))
-        .unwrap_or_default();
+    let readme = std::fs::read_to_string(support::repo_dir().join("README.md")).unwrap_or_default();
     assert_eq!(run.code, Some(0));
-    assert!(run.stdout == docs, "docs/environment.md is out of date");
+    assert!(
+        run.stdout.starts_with("| Variable | Default |"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        readme.contains(&format!("-->\n{}<!--", run.stdout)),
+        "the environment variable table in README.md is out of date"
+    );
 }

@@ -5,6 +5,7 @@
 mod support;
 
 use std::collections::BTreeSet;
+use std::os::unix::fs::PermissionsExt;
 
 use support::{path_text, Sandbox};
 
@@ -64,7 +65,7 @@ fn samples(sandbox: &Sandbox) -> Vec<(&'static str, String, &'static str, String
         ("NGINX_TRUSTED_PROXIES", text("10.0.0.0/8,fd00::/8"), nginx, "set_real_ip_from 10.0.0.0/8;\n    set_real_ip_from fd00::/8;".into()),
         ("NGINX_REAL_IP_HEADER", text("X-Real-IP"), nginx, "real_ip_header X-Real-IP;".into()),
         ("NGINX_REAL_IP_RECURSIVE", text("0"), nginx, "real_ip_recursive off;".into()),
-        ("NGINX_BIN", text(&nginx_bin), pm, format!("command: [\"{nginx_bin}\", \"-p\"")),
+        ("NGINX_BIN", text(&nginx_bin), pm, format!("command:\n      - \"{nginx_bin}\"\n      - \"-p\"\n")),
         ("PHP_MEMORY_LIMIT", text("321M"), ini, "memory_limit = 321M\n".into()),
         ("PHP_MAX_EXECUTION_TIME", text("33"), ini, "max_execution_time = 33\n".into()),
         ("PHP_MAX_INPUT_TIME", text("-1"), ini, "max_input_time = -1\n".into()),
@@ -96,8 +97,8 @@ fn samples(sandbox: &Sandbox) -> Vec<(&'static str, String, &'static str, String
         ("PHP_FPM_PM_PROCESS_IDLE_TIMEOUT", text("30s"), pool, "pm.process_idle_timeout = 30s\n".into()),
         ("PHP_FPM_REQUEST_TERMINATE_TIMEOUT", text("2m"), pool, "request_terminate_timeout = 2m\n".into()),
         ("PHP_FPM_ACCESS_LOG", text("on"), pool, "access.log = /proc/self/fd/2\n".into()),
-        ("PHP_FPM_BIN", text(&fpm_bin), pm, format!("command: [\"{fpm_bin}\", \"--nodaemonize\"")),
-        ("PHP_BIN", text("/usr/bin/php"), pm, "command: [\"/usr/bin/php\", \"artisan\", \"horizon\"]".into()),
+        ("PHP_FPM_BIN", text(&fpm_bin), pm, format!("command:\n      - \"{fpm_bin}\"\n      - \"--nodaemonize\"\n")),
+        ("PHP_BIN", text("/usr/bin/php"), pm, "      - \"/usr/bin/php\"\n      - \"artisan\"\n      - \"horizon\"\n".into()),
     ];
     let headers = [
         ("NGINX_HEADER_X_FRAME_OPTIONS", "DENY", "X-Frame-Options"),
@@ -117,12 +118,15 @@ fn samples(sandbox: &Sandbox) -> Vec<(&'static str, String, &'static str, String
     rows
 }
 
-/// Names of the variables in `--print-env-table` that start with `prefix`.
+/// Names of the entrypoint's variables in `--print-env-table` that start
+/// with `prefix`. The rows after the phpeek-pm section are phpeek-pm's, which
+/// the templates don't use.
 fn table_names(sandbox: &Sandbox, prefix: &str) -> BTreeSet<String> {
     let run = sandbox.run(&["--print-env-table"]);
     assert_eq!(run.code, Some(0), "{}", run.transcript());
     run.stdout
         .lines()
+        .take_while(|line| !line.starts_with("| **phpeek-pm**"))
         .filter_map(|line| line.strip_prefix("| `"))
         .filter_map(|line| line.split('`').next())
         .filter(|name| name.starts_with(prefix))
@@ -401,4 +405,125 @@ fn default_mode_reports_ignored_variables() {
     let line = "default mode ignores PHPEEK_PM_PROCESS_HORIZON_ENABLED, LARAVEL_QUEUE; \
                 set PHPEEK_PROCESS_MANAGER=phpeek-pm to use them";
     assert!(run.stderr.contains(line), "{}", run.transcript());
+}
+
+/// Returns the permission bits of a file in the sandbox.
+fn mode(sandbox: &Sandbox, relative: &str) -> u32 {
+    let metadata = std::fs::metadata(sandbox.path(relative)).expect("stat");
+    metadata.permissions().mode() & 0o777
+}
+
+#[test]
+fn effective_config_is_private_and_overlaid() {
+    let mut sandbox = Sandbox::new();
+    if !sandbox.has_web_stack() {
+        return;
+    }
+    sandbox.write("app/artisan", "<?php\n");
+    let old = sandbox.write("run/phpeek-pm.yaml", "stale\n");
+    std::fs::set_permissions(&old, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    sandbox
+        .set("PHPEEK_PROCESS_MANAGER", "phpeek-pm")
+        .set("PHPEEK_PM_PROCESS_QUEUE_DEFAULT_ENABLED", "true")
+        .set("PHPEEK_PM_PROCESS_QUEUE_DEFAULT_SCALE", "2")
+        .set(
+            "PHPEEK_PM_PROCESS_QUEUE_DEFAULT_ENV_MAIL_PASSWORD",
+            "s3cret",
+        );
+
+    let run = sandbox.run(&[]);
+
+    assert_eq!(run.code, Some(0), "{}", run.transcript());
+    let yaml = sandbox.read("run/phpeek-pm.yaml");
+    assert_eq!(mode(&sandbox, "run/phpeek-pm.yaml"), 0o600);
+    assert!(yaml.starts_with("# Written by phpeek-entrypoint"), "{yaml}");
+    assert!(yaml.contains("    scale: 2\n"), "{yaml}");
+    assert!(yaml.contains("      MAIL_PASSWORD: \"s3cret\"\n"), "{yaml}");
+    assert!(
+        run.stderr.contains("is valid: 3 enabled processes"),
+        "{}",
+        run.transcript()
+    );
+    assert!(run
+        .stderr
+        .contains("wrote the effective phpeek-pm config to"));
+}
+
+#[test]
+fn invalid_overlay_leaves_rendered_config() {
+    let mut sandbox = Sandbox::new();
+    if !sandbox.has_web_stack() {
+        return;
+    }
+    sandbox
+        .set("PHPEEK_PROCESS_MANAGER", "phpeek-pm")
+        .set("PHPEEK_PM_PROCESS_QUEUE_DEFAULT_SCALE", "0");
+
+    let run = sandbox.run(&[]);
+
+    assert_eq!(run.code, Some(78), "{}", run.transcript());
+    let line = "$PHPEEK_PM_PROCESS_QUEUE_DEFAULT_SCALE: processes.queue-default.scale";
+    assert!(run.stderr.contains(line), "{}", run.transcript());
+    let yaml = sandbox.read("run/phpeek-pm.yaml");
+    assert!(
+        yaml.starts_with("# Rendered by phpeek-entrypoint"),
+        "{yaml}"
+    );
+    assert_eq!(mode(&sandbox, "run/phpeek-pm.yaml"), 0o600);
+}
+
+/// Reads tests/golden/<name>.env: the variables, and whether the example
+/// is a Laravel app.
+fn golden_example(name: &str) -> (Vec<(String, String)>, bool) {
+    let path = support::repo_dir().join(format!("entrypoint/tests/golden/{name}.env"));
+    let text = std::fs::read_to_string(&path).expect("read example");
+    let laravel = text.contains("\n# app: laravel\n");
+    let pairs = text
+        .lines()
+        .filter(|line| !line.starts_with('#') && !line.is_empty())
+        .filter_map(|line| line.split_once('='))
+        .map(|(name, value)| (name.to_owned(), value.to_owned()))
+        .collect();
+    (pairs, laravel)
+}
+
+#[test]
+fn golden_examples_pass_check_config() {
+    let Some(pm) = support::phpeek_pm() else {
+        support::skip_without_phpeek_pm();
+        return;
+    };
+    let dir = support::repo_dir().join("entrypoint/tests/golden");
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .expect("read golden folder")
+        .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
+        .filter_map(|file| file.strip_suffix(".env").map(str::to_owned))
+        .collect();
+    names.sort();
+    assert!(names.len() >= 8, "{names:?}");
+
+    for name in names {
+        let mut sandbox = Sandbox::new();
+        if !sandbox.has_web_stack() {
+            return;
+        }
+        let (pairs, laravel) = golden_example(&name);
+        if laravel {
+            sandbox.write("app/artisan", "<?php\n");
+        }
+        sandbox.set("PHPEEK_PM_BIN", &path_text(&pm));
+        for (variable, value) in &pairs {
+            sandbox.set(variable, value);
+        }
+
+        let run = sandbox.run(&["phpeek-pm", "check-config"]);
+
+        assert_eq!(run.code, Some(0), "{name}: {}", run.transcript());
+        assert_eq!(
+            run.stdout,
+            "configuration is valid\n",
+            "{name}: {}",
+            run.transcript()
+        );
+    }
 }

@@ -5,43 +5,10 @@ mod support;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::PathBuf;
-use std::process::{Child, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Stdio;
+use std::time::Duration;
 
-use nix::sys::signal::{kill, Signal};
-use nix::unistd::Pid;
-
-use support::{path_text, Sandbox};
-
-/// Returns the phpeek-pm binary of the same build, next to this test's
-/// `deps/` folder. Cargo builds it only when the supervisor package is built, so
-/// it may be missing.
-fn phpeek_pm() -> Option<PathBuf> {
-    let test_exe = std::env::current_exe().ok()?;
-    let profile_dir = test_exe.parent()?.parent()?;
-    let binary = profile_dir.join("phpeek-pm");
-    binary.is_file().then_some(binary)
-}
-
-/// Sends GET `path` and returns the status, the headers and the body.
-fn get(port: u16, path: &str) -> std::io::Result<(u16, String, String)> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port))?;
-    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
-    )?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response)?;
-    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|code| code.parse().ok())
-        .unwrap_or(0);
-    Ok((status, head.to_owned(), body.to_owned()))
-}
+use support::{get, path_text, wait_until_serving, Sandbox};
 
 /// Sends GET `path` from the source address `source`, with `headers`
 /// (each ending in CRLF), and returns the status.
@@ -76,29 +43,6 @@ fn get_from(source: &str, port: u16, path: &str, headers: &str) -> std::io::Resu
     Ok(status.unwrap_or(0))
 }
 
-/// Polls until GET / returns 200, or the timeout passes.
-fn wait_until_serving(port: u16, timeout: Duration) -> bool {
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        if matches!(get(port, "/"), Ok((200, _, _))) {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    false
-}
-
-fn wait_for_exit(child: &mut Child, timeout: Duration) -> Option<i32> {
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        if let Ok(Some(status)) = child.try_wait() {
-            return Some(status.code().unwrap_or(-1));
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    None
-}
-
 /// Copies examples/app/public into the sandbox's app, readable by all, so
 /// workers running as the app user can read it.
 fn install_example_app(sandbox: &Sandbox) {
@@ -118,8 +62,8 @@ fn install_example_app(sandbox: &Sandbox) {
 
 #[test]
 fn stack_serves_example_app_and_stops_on_sigterm() {
-    let Some(pm) = phpeek_pm() else {
-        eprintln!("skipped: phpeek-pm not built; run `cargo build -p phpeek-supervisor` first");
+    let Some(pm) = support::phpeek_pm() else {
+        support::skip_without_phpeek_pm();
         return;
     };
     let mut sandbox = Sandbox::new();
@@ -153,12 +97,7 @@ fn stack_serves_example_app_and_stops_on_sigterm() {
     let dotfile = get(port, "/.env");
     let hidden_static = get(port, "/.hidden/app.js");
     let style = get(port, "/style.css");
-    let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM);
-    let code = wait_for_exit(&mut child, Duration::from_secs(30));
-    if code.is_none() {
-        let _ = child.kill();
-        let _ = child.wait();
-    }
+    let code = support::stop(&mut child);
 
     assert!(serving, "never served GET /:\n{}", transcript());
     let (status, _, body) = page.expect("GET /");
@@ -204,8 +143,8 @@ file_put_contents(__DIR__ . '/bootstrap/cache/commands.log', $line, FILE_APPEND)
 
 #[test]
 fn laravel_hooks_run_as_app_user() {
-    let Some(pm) = phpeek_pm() else {
-        eprintln!("skipped: phpeek-pm not built; run `cargo build -p phpeek-supervisor` first");
+    let Some(pm) = support::phpeek_pm() else {
+        support::skip_without_phpeek_pm();
         return;
     };
     let mut sandbox = Sandbox::new();
@@ -233,12 +172,7 @@ fn laravel_hooks_run_as_app_user() {
         .expect("start phpeek-entrypoint");
 
     let serving = wait_until_serving(port, Duration::from_secs(30));
-    let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM);
-    let code = wait_for_exit(&mut child, Duration::from_secs(30));
-    if code.is_none() {
-        let _ = child.kill();
-        let _ = child.wait();
-    }
+    let code = support::stop(&mut child);
 
     let transcript = sandbox.read("stack.log");
     assert!(serving, "never served GET /:\n{transcript}");

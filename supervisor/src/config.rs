@@ -136,6 +136,14 @@ pub fn to_yaml(text: &str, origin_name: &str, env: &impl Lookup) -> Result<Strin
     Ok(root.as_ref().map(emit::emit).unwrap_or_default())
 }
 
+/// Lists the short environment variable names for common global settings,
+/// such as `PHPEEK_PM_LOG_LEVEL`, each with the key under `global` that it
+/// sets (`log_level`). When the `PHPEEK_PM_GLOBAL_*` name of the same key is
+/// set too, that one wins.
+pub fn short_variable_names() -> &'static [(&'static str, &'static str)] {
+    overlay::SHORT_NAMES
+}
+
 /// Parses the text and applies the overlay. Returns the tree that was
 /// decoded, if any, with the configuration.
 fn load(text: &str, name: &str, env: &dyn Lookup) -> Result<(Loaded, Option<Node>), Report> {

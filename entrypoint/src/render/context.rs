@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 
 use minijinja::value::Value as Jinja;
 
-use crate::capabilities::Capabilities;
 use crate::framework::Framework;
 use crate::laravel::Hook;
 use crate::mode::Mode;
@@ -61,8 +60,6 @@ pub(crate) struct Facts {
     pub(crate) run_as: Option<(String, String)>,
     /// Laravel pre-start hooks.
     pub(crate) hooks: Vec<Hook>,
-    /// Optional library features.
-    pub(crate) capabilities: Capabilities,
     /// Paths of the rendered files.
     pub(crate) outputs: Outputs,
 }
@@ -87,11 +84,6 @@ pub(crate) fn build(settings: &Settings, facts: &Facts) -> Jinja {
         app_group,
         runtime_dir => display(runtime),
         hooks => hooks(&facts.hooks),
-        supports => minijinja::context! {
-            scheduler => facts.capabilities.scheduler,
-            metrics => facts.capabilities.metrics,
-            api => facts.capabilities.api,
-        },
         nginx => nginx(settings, facts),
         php_fpm => minijinja::context! {
             config => display(&outputs.fpm_conf()),

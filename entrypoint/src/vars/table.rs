@@ -1,7 +1,7 @@
 //! The table of every environment variable the entrypoint reads.
 //!
-//! Keep the rows of a section together; `docs/environment.md` lists them in
-//! this order. After a change, regenerate that file with
+//! Keep the rows of a section together; the table in README.md lists them
+//! in this order. After a change, replace that table with the output of
 //! `phpeek-entrypoint --print-env-table`.
 
 use super::Check::{self, *};
@@ -88,7 +88,9 @@ pub(crate) const VARIABLES: &[Var] = &[
     var("NGINX_BIN", Entrypoint, Value("nginx"), Program,
         "The nginx program, run by phpeek-pm and for `nginx -t`."),
     var("DB_CONNECTION", Entrypoint, Unset, Text,
-        "With `sqlite` in a Laravel app, the database folder and database/database.sqlite are handed to APP_USER too."),
+        "With `sqlite` in a Laravel app and DB_DATABASE unset, database/database.sqlite is created when missing, and it and its folder are handed to APP_USER."),
+    var("DB_DATABASE", Entrypoint, Unset, Text,
+        "Laravel's database name or SQLite file; when set, the entrypoint leaves database/database.sqlite alone."),
     // Laravel.
     var("LARAVEL_OPTIMIZE_CONFIG", Laravel, Value("false"), Bool,
         "Runs `php artisan config:cache` as a pre-start hook."),
@@ -120,7 +122,7 @@ pub(crate) const VARIABLES: &[Var] = &[
     var("PHPEEK_PM_PROCESS_REVERB_ENABLED", Processes, Value("false"), Bool,
         "Starts Laravel Reverb; phpeek-pm applies it to the config at load."),
     var("PHPEEK_PM_PROCESS_SCHEDULER_ENABLED", Processes, Value("false"), Bool,
-        "Runs the Laravel scheduler every minute, once phpeek-pm supports scheduled processes."),
+        "Runs `php artisan schedule:run` every minute as a scheduled task, in place of a crontab line."),
     var("PHPEEK_PM_PROCESS_QUEUE_DEFAULT_ENABLED", Processes, Value("false"), Bool,
         "Starts a queue worker for the `default` queue."),
     var("PHPEEK_PM_PROCESS_QUEUE_HIGH_ENABLED", Processes, Value("false"), Bool,

@@ -3,9 +3,12 @@
 #![allow(dead_code, unreachable_pub)]
 
 use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 /// Path of the binary under test.
 pub fn binary() -> PathBuf {
@@ -43,6 +46,21 @@ pub fn find_program(name: &str) -> Option<PathBuf> {
         .collect();
     versioned.sort();
     versioned.pop()
+}
+
+/// Returns the phpeek-pm binary of the same build, next to the test's
+/// `deps/` folder. Cargo builds it only when the supervisor package is
+/// built, so it may be missing; the caller skips with a message then.
+pub fn phpeek_pm() -> Option<PathBuf> {
+    let test_exe = std::env::current_exe().ok()?;
+    let profile_dir = test_exe.parent()?.parent()?;
+    let binary = profile_dir.join("phpeek-pm");
+    binary.is_file().then_some(binary)
+}
+
+/// Prints why a test that needs phpeek-pm is skipped.
+pub fn skip_without_phpeek_pm() {
+    eprintln!("skipped: phpeek-pm not built; run `cargo build -p phpeek-supervisor` first");
 }
 
 /// A free TCP port on 127.0.0.1.
@@ -201,4 +219,83 @@ impl Run {
 /// Whether the tests run as root.
 pub fn is_root() -> bool {
     nix::unistd::Uid::effective().is_root()
+}
+
+/// Sends GET `path` and returns the status, the headers and the body.
+pub fn get(port: u16, path: &str) -> std::io::Result<(u16, String, String)> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port))?;
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or(0);
+    Ok((status, head.to_owned(), body.to_owned()))
+}
+
+/// Polls until GET / returns 200, or the timeout passes.
+pub fn wait_until_serving(port: u16, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if matches!(get(port, "/"), Ok((200, _, _))) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+/// Waits for `child` to exit and returns its exit code, -1 for a signal, or
+/// none when the timeout passes first.
+pub fn wait_for_exit(child: &mut Child, timeout: Duration) -> Option<i32> {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Some(status.code().unwrap_or(-1));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    None
+}
+
+/// Sends SIGTERM to `child` and waits up to 30 s for its exit code. A child
+/// that is still running then is killed, and none is returned.
+pub fn stop(child: &mut Child) -> Option<i32> {
+    use nix::sys::signal::{kill, Signal};
+    use nix::unistd::Pid;
+
+    let pid = i32::try_from(child.id()).expect("pid fits i32");
+    let _ = kill(Pid::from_raw(pid), Signal::SIGTERM);
+    let code = wait_for_exit(child, Duration::from_secs(30));
+    if code.is_none() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    code
+}
+
+/// Copies the folder `from` into `to` recursively. Symbolic links are
+/// copied as links.
+pub fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("create folder");
+    for entry in std::fs::read_dir(from).expect("read folder") {
+        let entry = entry.expect("folder entry");
+        let target = to.join(entry.file_name());
+        let kind = entry.file_type().expect("file type");
+        if kind.is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else if kind.is_symlink() {
+            let link = std::fs::read_link(entry.path()).expect("read link");
+            std::os::unix::fs::symlink(link, &target).expect("copy link");
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy file");
+        }
+    }
 }

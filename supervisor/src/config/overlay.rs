@@ -66,6 +66,7 @@ use super::report::{Problem, Problems};
 use super::substitute::Lookup;
 use super::values::{parse_bool, Invalid};
 use names::{Parsed, Rank, Target};
+pub(crate) use settings::SHORT_NAMES;
 use settings::{global_setting_at, Shape};
 
 /// Record of the overlay's changes that the steps after decoding need.
