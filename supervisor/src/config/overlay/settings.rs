@@ -175,8 +175,11 @@ pub(crate) const SHORT_NAMES: &[(&str, &str)] = &[
 
 /// `PHPEEK_PM_*` names that are not settings. phpeek-pm and PHPeek PM 1.x
 /// set most of them on children, and a child may run phpeek-pm itself.
+/// `PHPEEK_PM_BIN` names the program phpeek-entrypoint execs; the images
+/// set it, so phpeek-pm inherits it.
 pub(crate) const NOT_SETTINGS: &[&str] = &[
     "PHPEEK_PM_CONFIG",
+    "PHPEEK_PM_BIN",
     "PHPEEK_PM_PROCESS",
     "PHPEEK_PM_PROCESS_NAME",
     "PHPEEK_PM_INSTANCE_ID",

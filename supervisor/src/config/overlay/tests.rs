@@ -627,6 +627,7 @@ fn unknown_variable_without_match_is_an_error() {
 fn variables_set_on_children_are_ignored() {
     let vars = [
         ("PHPEEK_PM_CONFIG", "/etc/phpeek-pm/phpeek-pm.yaml"),
+        ("PHPEEK_PM_BIN", "/usr/local/bin/phpeek-pm"),
         ("PHPEEK_PM_PROCESS", "nginx"),
         ("PHPEEK_PM_PROCESS_NAME", "nginx"),
         ("PHPEEK_PM_INSTANCE_ID", "nginx-0"),
