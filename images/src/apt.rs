@@ -161,8 +161,8 @@ impl AptState {
         ))
     }
 
-    /// Runs apt-get with the private config; `on_stdout` sees each stdout
-    /// line as it arrives.
+    /// Runs apt-get with the private config and passes each stdout line
+    /// to `on_stdout` as it arrives.
     fn run(&self, args: &[&str], on_stdout: &mut dyn FnMut(&str)) -> Result<AptOutput, AptError> {
         let command_line = format!("apt-get {}", args.join(" "));
         let mut child = Command::new("apt-get")
@@ -210,7 +210,7 @@ impl AptState {
     }
 }
 
-/// What one apt-get run printed.
+/// Exit status and output of one apt-get run.
 struct AptOutput {
     success: bool,
     stdout: Vec<String>,

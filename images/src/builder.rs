@@ -1,11 +1,12 @@
 //! The build pipeline, from a definition file to the requested outputs.
 //!
-//! Steps, in order: read the definition and check the phpeek binaries
-//! (before any download, so a missing binary fails fast), find the
-//! mirrors, refresh the private APT state, resolve and download the
-//! closures, unpack and configure the OS and PHP layers, collect the
-//! phpeek layer, write the three layer blobs in parallel, write the config
-//! and manifest, and deliver: OCI layout, docker archive, podman storage.
+//! The binaries are checked right after the definition is read, before
+//! any download, so a missing binary fails fast. Then the pipeline finds
+//! the mirrors and refreshes the private APT state. It resolves, downloads,
+//! unpacks and configures the OS and PHP layers, and collects the phpeek
+//! layer. The three layer blobs are written in parallel, followed by the
+//! config and the manifest. Last come the outputs: OCI layout, docker
+//! archive and podman storage.
 
 mod deliver;
 mod packages;
@@ -26,9 +27,9 @@ use crate::postconf::PostconfError;
 use crate::progress::{Progress, Unit};
 use crate::provenance::Provenance;
 use crate::storage::{self, StorageError};
-use crate::tree::Tree;
+use crate::tree::{self, Tree};
 
-/// What to build and where to put it.
+/// Build inputs and output destinations.
 #[derive(Debug, Clone)]
 pub struct BuildOptions {
     /// The image definition file.
@@ -85,6 +86,14 @@ pub enum BuildError {
     ClosureMismatch {
         /// The packages that differ, as `name version`.
         packages: String,
+    },
+    /// An entry would be unpacked through a symlink.
+    #[error("{path} is below the symlink {link}; exclude one of them in the image definition")]
+    BelowSymlink {
+        /// The entry, relative to `/`.
+        path: PathBuf,
+        /// The symlink among its parents.
+        link: PathBuf,
     },
     /// A package archive couldn't be unpacked.
     #[error(transparent)]
@@ -175,6 +184,11 @@ pub fn build(options: &BuildOptions, progress: &Progress) -> Result<BuildReport,
     }
     let layers = packages::prepare_layers(&apt, &definition, progress)?;
     let phpeek = overlay::build(&options.overlay, &definition.php_version)?;
+
+    if let Some((path, link)) = tree::find_entry_below_symlink(&[&layers.os, &layers.php, &phpeek])
+    {
+        return Err(BuildError::BelowSymlink { path, link });
+    }
 
     let staging = Staging::create(&options.cache_dir, &definition)?;
     let blobs = staging.path.join("blobs");

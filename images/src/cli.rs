@@ -85,10 +85,10 @@ pub(crate) struct BuildArgs {
     )]
     pub(crate) cache_dir: Option<PathBuf>,
 
-    /// Workspace root, holding templates/ and the git metadata
+    /// Workspace root, with templates/ and the git metadata
     ///
     /// Default: the nearest directory, from the current one upwards, that
-    /// holds both Cargo.toml and templates/.
+    /// contains both Cargo.toml and templates/.
     #[arg(long, value_name = "DIR", help_heading = "phpeek files")]
     pub(crate) workspace: Option<PathBuf>,
 

@@ -47,7 +47,7 @@ pub enum DebError {
     Entry {
         /// Package archive.
         deb: PathBuf,
-        /// What was wrong with it.
+        /// The tree's error.
         #[source]
         source: TreeError,
     },

@@ -38,7 +38,7 @@ pub enum DefinitionError {
         path: PathBuf,
         /// Key path of the bad value, such as `packages.php`.
         field: String,
-        /// What is wrong and what is allowed.
+        /// Problem and allowed values.
         reason: String,
     },
 }
@@ -61,9 +61,9 @@ pub struct Definition {
     /// Debian architecture of the packages and of the image, such as `amd64`.
     #[serde(default = "default_architecture")]
     pub architecture: String,
-    /// Where the packages come from.
+    /// Package sources.
     pub apt: AptSection,
-    /// What to install and what to leave out.
+    /// Package sets and excluded paths.
     pub packages: PackageSection,
     /// Environment variables of the image config, besides `PATH` and
     /// `PHP_VERSION`, which the builder sets.

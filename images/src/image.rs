@@ -70,7 +70,7 @@ pub enum ImageError {
 pub struct ImageLayer {
     /// The written blob.
     pub blob: LayerBlob,
-    /// What the layer holds, such as `62 Debian packages (OS)`.
+    /// Layer contents for the history, such as `50 Debian packages (OS set)`.
     pub description: String,
 }
 
@@ -87,7 +87,7 @@ pub struct ConfigInputs<'a> {
     pub layers: &'a [ImageLayer],
 }
 
-/// The environment of the image: `PATH`, `PHP_VERSION`, then the
+/// Returns the environment of the image: `PATH`, `PHP_VERSION`, then the
 /// definition's variables in name order.
 pub fn environment(definition: &Definition) -> Vec<String> {
     let mut env = vec![
@@ -103,8 +103,8 @@ pub fn environment(definition: &Definition) -> Vec<String> {
     env
 }
 
-/// The labels of the image: the `org.opencontainers.image.*` set plus the
-/// definition's own.
+/// Returns the labels of the image: the `org.opencontainers.image.*` set
+/// plus the definition's own.
 pub fn labels(inputs: &ConfigInputs<'_>) -> BTreeMap<String, String> {
     let definition = inputs.definition;
     let provenance = inputs.provenance;

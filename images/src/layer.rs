@@ -40,7 +40,7 @@ pub struct LayerBlob {
 const LEVEL: u32 = 6;
 
 /// Writes `tree` as a layer blob into `blobs` (`blobs/sha256/HEX`);
-/// `name` tells the temporary files of layers written at once apart.
+/// `name` keeps the temporary files of layers written at once apart.
 ///
 /// `progress` is called after each entry with the uncompressed bytes
 /// written so far.

@@ -13,10 +13,11 @@
 //!   apt-get resolves each set's closure against an empty dpkg status and
 //!   downloads it, from the mirror the host already uses ([`mirror`]).
 //! - [`deb`] unpacks each archive (`dpkg-deb --fsys-tarfile`) into an
-//!   in-memory [`tree`], mapping `/bin`, `/sbin` and `/lib*` under `/usr` as
-//!   on a merged-usr system; [`postconf`] replays what the maintainer
-//!   scripts would have done (accounts, directories, CA bundle, PHP module
-//!   links, alternatives, dpkg status).
+//!   in-memory [`tree`], which maps `/bin`, `/sbin` and `/lib*` under
+//!   `/usr` as on a merged-usr system.
+//! - [`postconf`] replays what the maintainer scripts would have done:
+//!   accounts, directories, CA bundle, PHP module links, alternatives and
+//!   dpkg status.
 //! - [`overlay`] collects the top layer: phpeek's binaries, templates and
 //!   the php-fpm and nginx configs that phpeek-pm's built-in config expects.
 //! - [`layer`] writes each tree as a sorted, fixed-metadata tar with a

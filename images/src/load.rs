@@ -34,7 +34,7 @@ pub enum LoadError {
     },
 }
 
-/// Which tool loads the image, and from what.
+/// Tool that loads the image, and the input it reads.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Loader {
     /// `skopeo copy` from an OCI layout directory.

@@ -102,7 +102,7 @@ pub(crate) mod tests {
     use crate::layer;
     use crate::tree::{Node, Tree};
 
-    /// A tiny but real image in a staging directory.
+    /// Writes a tiny but real image into a staging directory.
     pub(crate) fn sample_image(staging: &Path) -> BuiltImage {
         let blobs = staging.join("blobs");
         let mut tree = Tree::new();

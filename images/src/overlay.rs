@@ -23,7 +23,7 @@ pub enum OverlayError {
     MissingBinary {
         /// Binary name.
         name: &'static str,
-        /// Where it was looked for.
+        /// Path that was checked.
         path: PathBuf,
         /// The flag that points elsewhere.
         flag: &'static str,
@@ -42,7 +42,7 @@ pub enum OverlayError {
     Tree(#[from] TreeError),
 }
 
-/// Where the top layer's files come from.
+/// Source paths of the top layer's files.
 #[derive(Debug, Clone)]
 pub struct OverlaySources {
     /// The `phpeek-pm` binary.

@@ -31,7 +31,7 @@ pub enum PostconfError {
     Missing {
         /// Path relative to `/`.
         path: PathBuf,
-        /// Which package normally ships it.
+        /// Package that normally ships it.
         hint: String,
     },
     /// A generated entry conflicts with a packaged one.

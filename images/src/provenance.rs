@@ -1,4 +1,4 @@
-//! Where an image comes from: build time, source revision and repository.
+//! Image provenance: build time, source revision and repository.
 //!
 //! The build time is `SOURCE_DATE_EPOCH` when given (the convention from
 //! reproducible-builds.org), else the commit time of the workspace's `HEAD`,
@@ -30,7 +30,7 @@ impl Provenance {
             .or_else(|| git(workspace, &["log", "-1", "--format=%ct"]).and_then(|t| t.parse().ok()))
             .unwrap_or(0);
         let revision = git(workspace, &["rev-parse", "HEAD"]);
-        // A local path as origin (a clone of a clone) says nothing to users
+        // A local path as origin (a clone of a clone) means nothing to users
         // of the image, so only URLs become the source label.
         let source = source.or_else(|| {
             git(workspace, &["remote", "get-url", "origin"]).filter(|url| url.contains("://"))
@@ -42,7 +42,7 @@ impl Provenance {
         }
     }
 
-    /// The epoch as RFC 3339 in UTC, such as `2026-12-04T17:25:36Z`.
+    /// Formats the epoch as RFC 3339 in UTC, such as `2026-12-04T17:25:36Z`.
     pub fn created(&self) -> String {
         let seconds = i64::try_from(self.epoch).unwrap_or(i64::MAX);
         OffsetDateTime::from_unix_timestamp(seconds)

@@ -12,6 +12,7 @@ pub fn render(report: &BuildReport) -> String {
     let mut line = |key: &str, value: String| {
         let _ = writeln!(text, "{key:<10} {value}");
     };
+
     line("image", image.reference.clone());
     line("manifest", image.manifest_digest.clone());
     line("config", image.config_digest.clone());
@@ -23,6 +24,7 @@ pub fn render(report: &BuildReport) -> String {
             human_size(image.uncompressed_size())
         ),
     );
+
     for (number, layer) in image.layers.iter().enumerate() {
         line(
             &format!("layer {}", number + 1),
@@ -34,6 +36,7 @@ pub fn render(report: &BuildReport) -> String {
             ),
         );
     }
+
     line(
         "packages",
         format!(
@@ -51,6 +54,7 @@ pub fn render(report: &BuildReport) -> String {
             report.provenance.epoch
         ),
     );
+
     for output in &report.outputs {
         line("output", output.clone());
     }

@@ -30,7 +30,7 @@ pub enum TreeError {
     },
 }
 
-/// What a tree entry is.
+/// Kind of a tree entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NodeKind {
     /// A directory.
@@ -57,7 +57,7 @@ pub struct Node {
 }
 
 impl Node {
-    /// A root-owned directory with `mode`.
+    /// Creates a root-owned directory with `mode`.
     pub fn dir(mode: u32) -> Node {
         Node {
             kind: NodeKind::Directory,
@@ -67,7 +67,7 @@ impl Node {
         }
     }
 
-    /// A root-owned regular file with `mode`.
+    /// Creates a root-owned regular file with `mode`.
     pub fn file(contents: impl Into<Vec<u8>>, mode: u32) -> Node {
         Node {
             kind: NodeKind::File(contents.into()),
@@ -77,7 +77,7 @@ impl Node {
         }
     }
 
-    /// A root-owned symlink to `target`.
+    /// Creates a root-owned symlink to `target`.
     pub fn symlink(target: impl Into<PathBuf>) -> Node {
         Node {
             kind: NodeKind::Symlink(target.into()),
@@ -102,7 +102,7 @@ pub struct Tree {
 }
 
 impl Tree {
-    /// An empty tree.
+    /// Creates an empty tree.
     pub fn new() -> Tree {
         Tree::default()
     }
@@ -251,6 +251,31 @@ impl Tree {
             self.nodes.insert(path, Node::dir(0o755));
         }
     }
+}
+
+/// Finds an entry whose parent path is a symlink in any of `layers`;
+/// returns the entry and the symlink.
+///
+/// Unpacking such an entry would write through the link, or fail,
+/// depending on the container runtime, so the builder rejects it.
+/// Merged-usr paths never trigger this, because [`normalize`] moves them
+/// under `usr/` before they reach a tree.
+pub fn find_entry_below_symlink(layers: &[&Tree]) -> Option<(PathBuf, PathBuf)> {
+    let links: BTreeSet<&Path> = layers
+        .iter()
+        .flat_map(|tree| tree.iter())
+        .filter(|(_, node)| matches!(node.kind, NodeKind::Symlink(_)))
+        .map(|(path, _)| path)
+        .collect();
+    layers
+        .iter()
+        .flat_map(|tree| tree.iter())
+        .find_map(|(path, _)| {
+            path.ancestors()
+                .skip(1)
+                .find(|ancestor| links.contains(ancestor))
+                .map(|link| (path.to_path_buf(), link.to_path_buf()))
+        })
 }
 
 fn matches_pattern(path: &Path, pattern: &[&str]) -> bool {
@@ -409,6 +434,28 @@ mod tests {
         assert!(tree.get("usr/share/doc/dash/changelog.gz").is_none());
         assert!(tree.get("usr/share/man/man1").is_none());
         assert!(tree.get("usr/share/man").is_some());
+    }
+
+    #[test]
+    fn entry_below_symlink_of_lower_layer_is_found() {
+        let mut lower = Tree::new();
+        lower
+            .insert("usr/lib/ssl/certs", Node::symlink("/etc/ssl/certs"))
+            .expect("insert");
+        let mut upper = Tree::new();
+        upper
+            .insert("usr/lib/ssl/openssl.cnf", Node::file("", 0o644))
+            .expect("insert");
+        assert_eq!(find_entry_below_symlink(&[&lower, &upper]), None);
+
+        upper
+            .insert("usr/lib/ssl/certs/x.pem", Node::file("", 0o644))
+            .expect("insert");
+        let found = find_entry_below_symlink(&[&lower, &upper]);
+        assert_eq!(
+            found,
+            Some(("usr/lib/ssl/certs/x.pem".into(), "usr/lib/ssl/certs".into()))
+        );
     }
 
     #[test]

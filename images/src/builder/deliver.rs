@@ -1,6 +1,6 @@
 //! Delivery: the OCI layout, the docker archive and podman storage.
 //!
-//! The loader decides which form it needs; when the user didn't ask for
+//! The loader decides which form it needs. When the user didn't ask for
 //! that form, it is written to the staging directory and removed with it.
 
 use std::path::{Path, PathBuf};

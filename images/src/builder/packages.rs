@@ -139,8 +139,8 @@ fn unpack_all(
     Ok(unpacked)
 }
 
-/// Runs the post-configuration steps; each writes to the layer that holds
-/// the packages it stands in for.
+/// Runs the post-configuration steps. Each step writes to the layer of the
+/// packages whose maintainer scripts it replaces.
 fn configure(os: &mut Unpacked, php_layer: &mut Unpacked, version: &str) -> Result<(), BuildError> {
     let mut merged: Vec<&str> = vec!["bin", "sbin", "lib"];
     for dir in os

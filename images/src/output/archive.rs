@@ -1,7 +1,7 @@
 //! The docker-archive format, as `docker save` writes it and `docker load`
 //! and `podman load` read it.
 //!
-//! The tar holds `manifest.json` (config file name, repository tags and
+//! The tar contains `manifest.json` (config file name, repository tags and
 //! layer file names), the config as `HEX.json`, and each layer as an
 //! uncompressed `HEX.tar` named after its diff ID. Layers are stored
 //! uncompressed because that is the form older readers accept.

@@ -37,8 +37,8 @@ staff:x:50:
 nogroup:x:65534:
 ";
 
-/// `/etc/shadow`: every account is locked (`*`), so nobody can log in
-/// with a password; an empty last-change field turns password ageing off.
+/// `/etc/shadow`: every account is locked (`*`), so no account can log in
+/// with a password. An empty last-change field turns password ageing off.
 const SHADOW: &str = "\
 root:*::0:99999:7:::
 www-data:*::0:99999:7:::

@@ -175,6 +175,7 @@ mod tests {
             "etc/php/8.2/mods-available/redis.ini",
             "extension=redis.so\n",
         );
+
         add("usr/bin/php8.2", "ELF");
         add("usr/sbin/php-fpm8.2", "ELF");
         tree.insert("etc/php/8.2/cli", Node::dir(0o755))

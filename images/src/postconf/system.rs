@@ -77,7 +77,7 @@ pub fn configure(tree: &mut Tree) -> Result<(), PostconfError> {
 }
 
 /// Points `/etc/localtime` at UTC, as tzdata's `postinst` does when debconf
-/// has no answer.
+/// has no stored time zone.
 fn configure_timezone(tree: &mut Tree) -> Result<(), PostconfError> {
     let zone = format!("usr/share/zoneinfo/{TIMEZONE}");
     if tree.get(&zone).is_none() {
