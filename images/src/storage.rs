@@ -1,9 +1,9 @@
 //! Output files: content-addressed blobs and write errors that name the
 //! path.
 //!
-//! Every file the builder writes goes through [`StorageError::write`], so a
-//! full disk (`ENOSPC`) is reported as such, with the path and, when known,
-//! the number of bytes the write needed.
+//! Every output file (blobs, OCI layout, docker archive) goes through
+//! [`StorageError::write`], so a full disk (`ENOSPC`) is reported as such,
+//! with the path and, when known, the number of bytes the write needed.
 
 use std::fs::File;
 use std::io::{self, Write};
