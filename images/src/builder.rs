@@ -80,8 +80,8 @@ pub enum BuildError {
     Apt(#[from] AptError),
     /// An OS package's closure depends on the PHP set's choices.
     #[error(
-        "the OS packages resolve differently alone than together with the PHP packages: \
-         {packages}; add the package versions apt picks with both sets to packages.os"
+        "the OS packages resolve differently alone than together with the PHP packages \
+         ({packages}): add to packages.os the alternatives that the full set resolves to"
     )]
     ClosureMismatch {
         /// The packages that differ, as `name version`.

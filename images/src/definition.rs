@@ -225,17 +225,15 @@ impl Definition {
         }
         check_packages("packages.os", &self.packages.os)?;
         check_packages("packages.php", &self.packages.php)?;
-        for dir in self.packages.exclude.iter().chain(&self.packages.keep) {
-            if dir.starts_with('/') || dir.split('/').any(|part| part.is_empty() || part == "..") {
-                return Err((
-                    "packages.exclude",
-                    format!("{dir:?} must be a relative path without empty or .. components"),
-                ));
-            }
-        }
+        check_relative_paths("packages.exclude", &self.packages.exclude)?;
+        check_relative_paths("packages.keep", &self.packages.keep)?;
         for key in self.env.keys() {
             if key.is_empty() || key.contains('=') || key == "PATH" || key == "PHP_VERSION" {
-                return Err(("env", format!("{key:?} is not allowed: names must be non-empty, without '=', and not PATH or PHP_VERSION, which the builder sets")));
+                let reason = format!(
+                    "{key:?} is not allowed: a name must be non-empty and without '=', \
+                     and PATH and PHP_VERSION are set by the builder"
+                );
+                return Err(("env", reason));
             }
         }
         Ok(())
@@ -272,6 +270,19 @@ fn check_packages(field: &'static str, packages: &[String]) -> Result<(), (&'sta
                 field,
                 format!("{package:?} is not a valid Debian package name"),
             ));
+        }
+    }
+    Ok(())
+}
+
+fn check_relative_paths(
+    field: &'static str,
+    paths: &[String],
+) -> Result<(), (&'static str, String)> {
+    for path in paths {
+        if path.starts_with('/') || path.split('/').any(|part| part.is_empty() || part == "..") {
+            let reason = format!("{path:?} must be a relative path without empty or .. components");
+            return Err((field, reason));
         }
     }
     Ok(())
@@ -376,6 +387,16 @@ php = ["php8.2-cli"]
         let text = format!("{MINIMAL}\n[env]\nPATH = \"/bin\"\n");
         let error = parse(&text).expect_err("PATH in env");
         assert!(error.to_string().contains("PATH"), "{error}");
+    }
+
+    #[test]
+    fn keep_pattern_must_be_relative() {
+        let text = MINIMAL.replace(
+            "php = [\"php8.2-cli\"]",
+            "php = [\"php8.2-cli\"]\nkeep = [\"usr/../etc\"]",
+        );
+        let error = parse(&text).expect_err("climbing keep pattern");
+        assert!(error.to_string().contains("packages.keep"), "{error}");
     }
 
     #[test]
