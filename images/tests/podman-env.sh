@@ -1,8 +1,8 @@
 # shellcheck shell=bash
 # Source this file to make podman usable for the image tests and benches.
 #
-# It installs podman, runc and skopeo with apt-get when one is missing and
-# the shell runs as root, writes a private containers.conf and exports
+# It installs podman, runc and skopeo with apt-get (after apt-get update)
+# when one is missing and the shell runs as root, writes a private containers.conf and exports
 # CONTAINERS_CONF pointing at it. Nothing system-wide is reconfigured.
 #
 # Why a private containers.conf: crun refuses to start containers on hosts
@@ -23,6 +23,7 @@ phpeek_podman_setup() {
             echo "podman-env.sh: ${missing[*]} missing, and installing needs root" >&2
             return 1
         fi
+        apt-get update -q >&2 || return 1
         DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >&2 || return 1
     fi
 
