@@ -121,9 +121,9 @@ fn assert_serves(file: &str, php_version: &str) {
     assert!(body.contains(&format!("php={php_version}.")), "{body}");
     assert!(body.contains("sapi=fpm-fcgi"), "{body}");
 
-    // TODO: also check that port 9090 serves /metrics with
-    // phpeek_pm_process_up once phpeek-pm has metrics; until then PID 1
-    // being phpeek-pm shows that the entrypoint handed over to it.
+    // TODO: check /metrics on port 9090 for phpeek_pm_process_up once
+    // phpeek-pm serves metrics. Until then, PID 1 being phpeek-pm shows
+    // that the entrypoint handed over to it.
     let comm = podman(&["exec", &container.name, "cat", "/proc/1/comm"]);
     assert_eq!(
         String::from_utf8_lossy(&comm.stdout).trim(),

@@ -2,8 +2,9 @@
 # Source this file to make podman usable for the image tests and benches.
 #
 # It installs podman, runc and skopeo with apt-get (after apt-get update)
-# when one is missing and the shell runs as root, writes a private containers.conf and exports
-# CONTAINERS_CONF pointing at it. Nothing system-wide is reconfigured.
+# when one is missing and the shell runs as root. Then it writes a private
+# containers.conf and exports CONTAINERS_CONF pointing at it. Nothing
+# system-wide is reconfigured.
 #
 # Why a private containers.conf: crun refuses to start containers on hosts
 # with hybrid cgroups (v1 controllers plus a cgroup2 mount that still has
