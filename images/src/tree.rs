@@ -122,17 +122,18 @@ impl Tree {
         self.nodes.is_empty()
     }
 
-    /// Entries in path order, directories before their contents.
+    /// Iterates over the entries in path order, directories before their
+    /// contents.
     pub fn iter(&self) -> impl Iterator<Item = (&Path, &Node)> {
         self.nodes.iter().map(|(path, node)| (path.as_path(), node))
     }
 
-    /// The entry at `path` (relative to `/`, already normalized).
+    /// Returns the entry at `path` (relative to `/`, already normalized).
     pub fn get(&self, path: impl AsRef<Path>) -> Option<&Node> {
         self.nodes.get(path.as_ref())
     }
 
-    /// Contents of the regular file at `path`, if it is one.
+    /// Returns the contents of the regular file at `path`, if it is one.
     pub fn file_contents(&self, path: impl AsRef<Path>) -> Option<&[u8]> {
         match &self.get(path)?.kind {
             NodeKind::File(contents) => Some(contents),
@@ -140,7 +141,7 @@ impl Tree {
         }
     }
 
-    /// Entries strictly below the directory `dir`, in path order.
+    /// Iterates over the entries strictly below `dir`, in path order.
     pub fn below<'a>(&'a self, dir: &'a Path) -> impl Iterator<Item = (&'a Path, &'a Node)> + 'a {
         self.nodes
             .range::<Path, _>((Bound::Excluded(dir), Bound::Unbounded))
@@ -148,9 +149,10 @@ impl Tree {
             .map(|(path, node)| (path.as_path(), node))
     }
 
-    /// Adds `node` at the archive path `raw` (such as `./bin/sh`), after
-    /// normalizing it; returns the normalized path, or `None` for the root
-    /// and the merged-usr top-level directories, which the builder owns.
+    /// Normalizes the archive path `raw` (such as `./bin/sh`) and adds
+    /// `node` there. Returns the normalized path, or `None` for the root and
+    /// the merged-usr top-level directories, because the builder creates
+    /// those itself.
     ///
     /// Missing parent directories are created as root-owned `0755`. An
     /// existing entry is replaced, except that a directory entry onto an
