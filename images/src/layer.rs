@@ -3,7 +3,7 @@
 //! Two runs of the same phpeek-image build over the same tree give the same
 //! bytes. Another version of the compressor (flate2 with zlib-rs) may
 //! produce different, equally valid gzip streams, and so other digests.
-//! Within one build:
+//! What makes the bytes repeatable:
 //!
 //! - entries come in the tree's path order;
 //! - every entry gets the same mtime (`SOURCE_DATE_EPOCH`), numeric uid
