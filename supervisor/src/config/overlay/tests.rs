@@ -628,6 +628,7 @@ fn variables_set_on_children_are_ignored() {
     let vars = [
         ("PHPEEK_PM_CONFIG", "/etc/phpeek-pm/phpeek-pm.yaml"),
         ("PHPEEK_PM_API_URL", "http://127.0.0.1:9180"),
+        ("PHPEEK_PM_BIN", "/usr/local/bin/phpeek-pm"),
         ("PHPEEK_PM_PROCESS", "nginx"),
         ("PHPEEK_PM_PROCESS_NAME", "nginx"),
         ("PHPEEK_PM_INSTANCE_ID", "nginx-0"),

@@ -1,0 +1,251 @@
+//! Helpers for the integration tests: running phpeek-image, podman
+//! containers named and removed by the tests, and a small HTTP client.
+
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// Root of the workspace.
+pub(crate) fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// Returns the path of a shipped definition file, such as
+/// `php-fpm-nginx-8.2-bookworm.toml`.
+pub(crate) fn definition(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("definitions")
+        .join(name)
+}
+
+/// Directory of the release binaries, as `cargo build --release` leaves
+/// them.
+pub(crate) fn release_dir() -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) => workspace().join(dir).join("release"),
+        None => workspace().join("target/release"),
+    }
+}
+
+/// Cache of the builds: `PHPEEK_IMAGE_CACHE`, else a fixed folder under
+/// the temp dir, so repeated runs reuse the downloads.
+pub(crate) fn cache_dir() -> PathBuf {
+    match std::env::var_os("PHPEEK_IMAGE_CACHE") {
+        Some(dir) => PathBuf::from(dir),
+        None => std::env::temp_dir().join("phpeek-image-test-cache"),
+    }
+}
+
+/// The phpeek-entrypoint to ship, and whether it is the real one.
+pub(crate) struct Entrypoint {
+    /// Binary or script path.
+    pub(crate) path: PathBuf,
+    /// False for the test stand-in.
+    pub(crate) real: bool,
+}
+
+/// Returns the release `phpeek-entrypoint` when it exists, else a test
+/// stand-in script.
+///
+/// TEST STAND-IN: the script ignores its arguments and execs phpeek-pm
+/// with the built-in configuration. It lives only in this test's temp dir
+/// and exists until the real entrypoint is merged into this workspace.
+pub(crate) fn entrypoint() -> &'static Entrypoint {
+    static ENTRYPOINT: OnceLock<(Entrypoint, Option<tempfile::TempDir>)> = OnceLock::new();
+    let (entrypoint, _dir) = ENTRYPOINT.get_or_init(|| {
+        let real = release_dir().join("phpeek-entrypoint");
+        if real.is_file() {
+            return (
+                Entrypoint {
+                    path: real,
+                    real: true,
+                },
+                None,
+            );
+        }
+        let dir = tempfile::tempdir().expect("temp dir for the stand-in");
+        let path = dir.path().join("phpeek-entrypoint");
+        std::fs::write(
+            &path,
+            "#!/bin/sh\n\
+             # TEST STAND-IN for phpeek-entrypoint (phpeek-image tests only):\n\
+             # ignores its arguments and runs phpeek-pm's built-in config.\n\
+             exec /usr/local/bin/phpeek-pm\n",
+        )
+        .expect("write stand-in");
+        let status = Command::new("chmod")
+            .arg("755")
+            .arg(&path)
+            .status()
+            .expect("chmod");
+        assert!(status.success());
+        eprintln!(
+            "note: {} is missing; using a test stand-in entrypoint",
+            real.display()
+        );
+        (Entrypoint { path, real: false }, Some(dir))
+    });
+    entrypoint
+}
+
+/// Runs `phpeek-image build DEFINITION ARGS...` with the release
+/// phpeek-pm, the entrypoint from [`entrypoint`], and plain progress.
+pub(crate) fn build(definition: &Path, args: &[&str]) -> Output {
+    let output = Command::new(env!("CARGO_BIN_EXE_phpeek-image"))
+        .arg("build")
+        .arg(definition)
+        .arg("--plain-progress")
+        .arg("--workspace")
+        .arg(workspace())
+        .arg("--cache-dir")
+        .arg(cache_dir())
+        .arg("--pm-bin")
+        .arg(release_dir().join("phpeek-pm"))
+        .arg("--entrypoint-bin")
+        .arg(&entrypoint().path)
+        .args(args)
+        .output()
+        .expect("run phpeek-image");
+    eprintln!("{}", String::from_utf8_lossy(&output.stderr));
+    eprintln!("{}", String::from_utf8_lossy(&output.stdout));
+    output
+}
+
+/// Reads the manifest digest of the only image in an OCI layout.
+pub(crate) fn layout_digest(dir: &Path) -> String {
+    let index = std::fs::read(dir.join("index.json")).expect("index.json");
+    let index: serde_json::Value = serde_json::from_slice(&index).expect("index json");
+    index["manifests"][0]["digest"]
+        .as_str()
+        .expect("digest")
+        .to_string()
+}
+
+/// Fails with a setup hint unless podman is usable.
+pub(crate) fn require_podman() {
+    let found = Command::new("podman")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        found,
+        "podman is not installed: run images/tests/run-image-tests.sh, which sets it up"
+    );
+    assert!(
+        std::env::var_os("CONTAINERS_CONF").is_some(),
+        "CONTAINERS_CONF is not set: on this host podman needs runc and ulimits from a \
+         private containers.conf; run images/tests/run-image-tests.sh"
+    );
+}
+
+/// Runs podman with `args`; returns its output.
+pub(crate) fn podman(args: &[&str]) -> Output {
+    Command::new("podman")
+        .args(args)
+        .output()
+        .expect("run podman")
+}
+
+/// A container started by a test; removed (by its name) on drop.
+pub(crate) struct Container {
+    /// Name chosen by the test.
+    pub(crate) name: String,
+    /// Host port on 127.0.0.1 published to the container's port 80.
+    pub(crate) port: u16,
+    /// When `podman run` was started.
+    pub(crate) started: Instant,
+}
+
+impl Container {
+    /// Starts `image` detached as `name`, with examples/app/public mounted
+    /// read-only as the docroot and port 80 published on 127.0.0.1.
+    pub(crate) fn start(image: &str, name: &str) -> Container {
+        let _ = podman(&["rm", "--force", "--time", "0", name]);
+        let port = free_port();
+        let docroot = workspace().join("examples/app/public");
+        let volume = format!("{}:/var/www/html/public:ro", docroot.display());
+        let publish = format!("127.0.0.1:{port}:80");
+        let started = Instant::now();
+        let output = podman(&[
+            "run",
+            "--detach",
+            "--name",
+            name,
+            "--publish",
+            &publish,
+            "--volume",
+            &volume,
+            image,
+        ]);
+        assert!(
+            output.status.success(),
+            "podman run failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        Container {
+            name: name.to_string(),
+            port,
+            started,
+        }
+    }
+
+    /// Waits up to `limit` after the start for GET `path` to return 200,
+    /// and returns the time from `podman run` to that response.
+    pub(crate) fn wait_for_200(&self, path: &str, limit: Duration) -> Option<Duration> {
+        while self.started.elapsed() < limit {
+            if let Ok((200, _)) = http_get(self.port, path, Duration::from_millis(500)) {
+                return Some(self.started.elapsed());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
+    /// The container's logs, for failure messages.
+    pub(crate) fn logs(&self) -> String {
+        let output = podman(&["logs", &self.name]);
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )
+    }
+}
+
+impl Drop for Container {
+    fn drop(&mut self) {
+        let _ = podman(&["rm", "--force", "--time", "0", &self.name]);
+    }
+}
+
+/// A TCP port on 127.0.0.1 that was free a moment ago.
+pub(crate) fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.local_addr().expect("addr").port()
+}
+
+/// Sends `GET path` over HTTP/1.0 to 127.0.0.1:`port`; returns the status
+/// and body.
+pub(crate) fn http_get(port: u16, path: &str, timeout: Duration) -> std::io::Result<(u16, String)> {
+    let address = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let mut stream = TcpStream::connect_timeout(&address, timeout)?;
+    stream.set_read_timeout(Some(timeout))?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n")?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .ok_or_else(|| std::io::Error::other(format!("no HTTP status in {response:?}")))?;
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_string())
+        .unwrap_or_default();
+    Ok((status, body))
+}
