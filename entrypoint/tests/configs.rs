@@ -38,6 +38,7 @@ fn samples(sandbox: &Sandbox) -> Vec<(&'static str, String, &'static str, String
         ("NGINX_CLIENT_BODY_TIMEOUT", text("15s"), nginx, "client_body_timeout 15s;".into()),
         ("NGINX_CLIENT_HEADER_TIMEOUT", text("2m"), nginx, "client_header_timeout 2m;".into()),
         ("NGINX_SERVER_TOKENS", text("on"), nginx, "server_tokens on;".into()),
+        ("NGINX_HEALTH_LOCAL_ONLY", text("yes"), nginx, "$realip_remote_addr".into()),
         ("NGINX_ACCESS_LOG", text(&access_log), nginx, format!("    access_log \"{access_log}\" phpeek;")),
         ("NGINX_STATIC_ACCESS_LOG", text("yes"), nginx, format!("            access_log \"{access_log}\" phpeek;")),
         ("NGINX_ERROR_LOG", text(&error_log), nginx, format!("error_log \"{error_log}\" notice;")),

@@ -72,10 +72,11 @@ fn stack_serves_example_app_and_stops_on_sigterm() {
     }
     install_example_app(&sandbox);
     // With loopback trusted, a forwarded header could claim 127.0.0.1; the
-    // /health check must look at the peer itself.
+    // loopback-only /health check must look at the peer itself.
     sandbox
         .set("PHPEEK_PM_BIN", &path_text(&pm))
-        .set("NGINX_TRUSTED_PROXIES", "127.0.0.0/8");
+        .set("NGINX_TRUSTED_PROXIES", "127.0.0.0/8")
+        .set("NGINX_HEALTH_LOCAL_ONLY", "true");
     let port: u16 = sandbox.var("NGINX_HTTP_PORT").parse().expect("port");
     let log = std::fs::File::create(sandbox.path("stack.log")).expect("log file");
     let mut child = sandbox

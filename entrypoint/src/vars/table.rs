@@ -164,6 +164,8 @@ pub(crate) const VARIABLES: &[Var] = &[
         "Timeout for reading the request headers."),
     var("NGINX_SERVER_TOKENS", Nginx, Value("off"), Bool,
         "Shows the nginx version in the Server header and error pages."),
+    var("NGINX_HEALTH_LOCAL_ONLY", Nginx, Value("false"), Bool,
+        "Answers /health only to loopback clients; off, so Kubernetes probes from the node work."),
     var("NGINX_HEADER_X_FRAME_OPTIONS", Nginx, Value("SAMEORIGIN"), HeaderValue,
         "Value of the X-Frame-Options header; empty leaves it out."),
     var("NGINX_HEADER_X_CONTENT_TYPE_OPTIONS", Nginx, Value("nosniff"), HeaderValue,
