@@ -3,6 +3,7 @@
 
 use std::ffi::OsString;
 use std::io;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -29,6 +30,13 @@ pub(crate) enum InitError {
         /// The cause.
         #[source]
         source: io::Error,
+    },
+    /// A stop signal arrived while the scripts ran; it was passed on to the
+    /// running script, and nothing after it starts.
+    #[error("init scripts stopped by signal {signal}")]
+    Interrupted {
+        /// The signal number.
+        signal: i32,
     },
     /// The script exited non-zero or was killed.
     #[error("init script {name} failed with {status}")]
@@ -86,7 +94,11 @@ pub(crate) fn run_all(dir: &Path, working_dir: &Path, env: &Env) -> Result<(), I
         scripts.len(),
         dir.display()
     ));
+    stop_signal::install();
     for script in &scripts {
+        if let Some(signal) = stop_signal::received() {
+            return Err(InitError::Interrupted { signal });
+        }
         run(script, working_dir, env)?;
     }
     Ok(())
@@ -98,17 +110,26 @@ fn run(script: &Path, working_dir: &Path, env: &Env) -> Result<(), InitError> {
         .map(|name| name.to_string_lossy().into_owned())
         .unwrap_or_default();
     message::info(format_args!("running init script {name}"));
-    let status = Command::new("sh")
+    let mut child = Command::new("sh")
         .arg(script)
         .current_dir(working_dir)
         .env_clear()
         .envs(env.iter())
         .stdin(Stdio::null())
-        .status()
+        .process_group(0)
+        .spawn()
         .map_err(|source| InitError::Spawn {
             name: name.clone(),
             source,
         })?;
+    let (status, interrupted) =
+        stop_signal::wait_passing_on(&mut child).map_err(|source| InitError::Spawn {
+            name: name.clone(),
+            source,
+        })?;
+    if let Some(signal) = interrupted {
+        return Err(InitError::Interrupted { signal });
+    }
     if status.success() {
         return Ok(());
     }
@@ -120,6 +141,74 @@ fn run(script: &Path, working_dir: &Path, env: &Env) -> Result<(), InitError> {
         }
     };
     Err(InitError::Failed { name, status })
+}
+
+/// Stop signals while init scripts run. The entrypoint is PID 1 at that
+/// point, and the kernel drops signals that PID 1 has no handler for, so a
+/// `docker stop` during a hanging script would otherwise wait for SIGKILL.
+mod stop_signal {
+    use std::io;
+    use std::process::{Child, ExitStatus};
+    use std::sync::atomic::{AtomicI32, Ordering};
+    use std::time::Duration;
+
+    use nix::sys::signal::{killpg, sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
+    use nix::unistd::Pid;
+
+    /// The latest stop signal received, 0 for none.
+    static RECEIVED: AtomicI32 = AtomicI32::new(0);
+
+    extern "C" fn record(signal: libc::c_int) {
+        RECEIVED.store(signal, Ordering::SeqCst);
+    }
+
+    /// Installs the handler for TERM, INT and QUIT. `exec` resets handled
+    /// signals to their defaults, so phpeek-pm starts with a clean state.
+    pub(super) fn install() {
+        let action = SigAction::new(
+            SigHandler::Handler(record),
+            SaFlags::SA_RESTART,
+            SigSet::empty(),
+        );
+        for signal in [Signal::SIGTERM, Signal::SIGINT, Signal::SIGQUIT] {
+            // SAFETY: the handler only stores into an atomic, which is
+            // async-signal-safe, and it is installed before any thread
+            // exists in the entrypoint.
+            if let Err(errno) = unsafe { sigaction(signal, &action) } {
+                crate::message::info(format_args!(
+                    "could not handle {} during init scripts: {errno}",
+                    signal.as_str()
+                ));
+            }
+        }
+    }
+
+    /// Returns the stop signal received so far, if any.
+    pub(super) fn received() -> Option<i32> {
+        match RECEIVED.load(Ordering::SeqCst) {
+            0 => None,
+            signal => Some(signal),
+        }
+    }
+
+    /// Waits for `child`, passing a stop signal on to its process group, and
+    /// returns its status and the signal that arrived, if any.
+    pub(super) fn wait_passing_on(child: &mut Child) -> io::Result<(ExitStatus, Option<i32>)> {
+        let group = Pid::from_raw(child.id() as i32);
+        let mut passed = None;
+        loop {
+            if let Some(status) = child.try_wait()? {
+                return Ok((status, passed));
+            }
+            if let (None, Some(signal)) = (passed, received()) {
+                if let Ok(signal_value) = Signal::try_from(signal) {
+                    let _ = killpg(group, signal_value);
+                }
+                passed = Some(signal);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
 }
 
 #[cfg(test)]

@@ -65,6 +65,9 @@ impl Failure {
     /// write failures, 126 or 127 when the final program can't run.
     pub(crate) fn exit_code(&self) -> u8 {
         match self {
+            Failure::Init(InitError::Interrupted { signal }) => {
+                u8::try_from(128 + signal).unwrap_or(143)
+            }
             Failure::Init(_) | Failure::Render(RenderError::Write { .. }) => 1,
             Failure::Launch(error) => error.exit_code(),
             _ => EX_CONFIG,
@@ -368,9 +371,21 @@ fn laravel_hooks(settings: &Settings, framework: Framework, app_dir: &Path) -> V
     laravel::hooks(settings, app_dir, &entrypoint)
 }
 
-/// Rejects Reverb on nginx's port, which would make one of them fail to
-/// bind. Only checked when Reverb runs.
+/// Rejects nginx on php-fpm's port, and Reverb on nginx's port, which would
+/// make one of them fail to bind. Reverb is only checked when it runs.
 fn check_ports(settings: &Settings, pm_env: &Env, mode: Mode) -> Result<(), Failure> {
+    let nginx = settings.int("NGINX_HTTP_PORT");
+    let fpm_port = settings
+        .text("PHP_FPM_LISTEN")
+        .and_then(|listen| listen.rsplit_once(':'))
+        .and_then(|(_, port)| port.parse::<i64>().ok());
+    if let (Some(nginx), Some(fpm)) = (nginx, fpm_port) {
+        if nginx == fpm {
+            return Err(Failure::Conflict(format!(
+                "NGINX_HTTP_PORT and the port of PHP_FPM_LISTEN are both {fpm}; give one of them another port"
+            )));
+        }
+    }
     if mode != Mode::Full || !mode::process_enabled(pm_env, "REVERB") {
         return Ok(());
     }

@@ -166,3 +166,42 @@ fn env_table_is_in_readme() {
         "the environment variable table in README.md is out of date"
     );
 }
+
+#[test]
+fn sigterm_during_init_script_stops_it_and_the_start() {
+    let sandbox = Sandbox::new();
+    let started = sandbox.path("started");
+    let later = sandbox.path("later-ran");
+    sandbox.write(
+        "init/10-hangs.sh",
+        &format!("touch '{}'\nexec sleep 300\n", started.display()),
+    );
+    sandbox.write(
+        "init/20-later.sh",
+        &format!("touch '{}'\n", later.display()),
+    );
+
+    let mut child = sandbox
+        .command(&["true"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start phpeek-entrypoint");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !started.exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert!(started.exists(), "the init script never started");
+    // SAFETY-free: kill(2) on our own child.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);
+    let sent = std::time::Instant::now();
+    let status = child.wait().expect("wait");
+
+    assert_eq!(status.code(), Some(143));
+    assert!(
+        sent.elapsed() < std::time::Duration::from_secs(2),
+        "took {:?}",
+        sent.elapsed()
+    );
+    assert!(!later.exists(), "a later init script ran after the signal");
+}

@@ -171,8 +171,17 @@ fn default_timezone(decoder: &mut Decoder<'_>, schedule_field: &Field<'_>) -> Op
     })
 }
 
+/// Parses an IANA zone name, also in the forms glibc accepts in `TZ`: a
+/// path into the zone database (`/usr/share/zoneinfo/Europe/Berlin`) and
+/// any case (`utc`).
 fn parse_timezone(name: &str) -> Option<Tz> {
-    name.parse::<Tz>().ok()
+    let name = name.rsplit_once("zoneinfo/").map_or(name, |(_, zone)| zone);
+    name.parse::<Tz>().ok().or_else(|| {
+        chrono_tz::TZ_VARIANTS
+            .iter()
+            .find(|zone| zone.name().eq_ignore_ascii_case(name))
+            .copied()
+    })
 }
 
 fn read_max_concurrent(decoder: &mut Decoder<'_>, field: &Field<'_>) -> Option<u32> {
@@ -201,10 +210,12 @@ fn decode_heartbeat(decoder: &mut Decoder<'_>, field: &Field<'_>) -> Option<Hear
         return None;
     }
 
+    // No URL, for example after an empty PHPEEK_PM_PROCESS_<NAME>_HEARTBEAT_URL
+    // removed it, turns pings off like an empty one.
     let Some(url_field) = url_field else {
-        let hint = "set `url`, like https://hc-ping.com/<uuid>";
+        let hint = "set `url`, like https://hc-ping.com/<uuid>, or remove `heartbeat`";
         decoder
-            .error(field, "heartbeat has no `url`")
+            .warning(field, "heartbeat has no `url`, so no pings are sent")
             .set_hint(hint);
         return None;
     };

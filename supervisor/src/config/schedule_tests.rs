@@ -132,10 +132,13 @@ fn max_concurrent_must_be_positive() {
 #[test]
 fn heartbeat_needs_http_url() {
     let base = "processes:\n  job:\n    command: [a]\n    schedule: '@daily'\n    heartbeat: ";
-    assert_eq!(
-        only_error(&format!("{base}{{timeout: 5}}\n")).message,
-        "heartbeat has no `url`"
-    );
+    let without_url = loaded(&format!("{base}{{timeout: 5}}\n"));
+    let messages: Vec<&str> = without_url
+        .warnings
+        .iter()
+        .map(|w| w.message.as_str())
+        .collect();
+    assert_eq!(messages, ["heartbeat has no `url`, so no pings are sent"]);
     assert_eq!(
         only_error(&format!("{base}{{url: 'ftp://x'}}\n")).message,
         "heartbeat url is not an http or https URL"
@@ -144,6 +147,16 @@ fn heartbeat_needs_http_url() {
     assert_eq!(disabled.heartbeat, None);
     let empty = task(&format!("{base}{{url: '${{EMPTY}}'}}\n"));
     assert_eq!(empty.heartbeat, None);
+}
+
+#[test]
+fn tz_accepts_zoneinfo_paths_and_any_case() {
+    let yaml = "processes:\n  job:\n    command: [a]\n    schedule: '@daily'\n    \
+                schedule_timezone: europe/berlin\n";
+    assert_eq!(task(yaml).timezone, chrono_tz::Europe::Berlin);
+    let path = "processes:\n  job:\n    command: [a]\n    schedule: '@daily'\n    \
+                schedule_timezone: /usr/share/zoneinfo/America/New_York\n";
+    assert_eq!(task(path).timezone, chrono_tz::America::New_York);
 }
 
 #[test]

@@ -83,6 +83,10 @@ pub(crate) const PROCESS_SETTINGS: &[Setting] = &[
     scalar("schedule_max_concurrent"),
     scalar("heartbeat.url"),
     scalar("heartbeat.timeout"),
+    scalar("heartbeat.enabled"),
+    // PHPeek PM 1.x keys, loaded with a warning like in a file.
+    scalar("heartbeat.interval"),
+    scalar("heartbeat.grace"),
 ];
 
 /// Settings under `global`, for `PHPEEK_PM_GLOBAL_<SETTING>`.
