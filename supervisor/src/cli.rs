@@ -83,15 +83,15 @@ pub(crate) enum Command {
 #[derive(Debug, Args)]
 pub(crate) struct CtlArgs {
     /// Base URL of the management API
-    #[arg(
-        long,
-        env = "PHPEEK_PM_API_URL",
-        default_value = "http://127.0.0.1:9180",
-        value_name = "URL"
-    )]
-    pub(crate) url: String,
+    ///
+    /// Default: the api_address and api_port of the config file (see -c),
+    /// else http://127.0.0.1:9180.
+    #[arg(long, env = "PHPEEK_PM_API_URL", value_name = "URL")]
+    pub(crate) url: Option<String>,
 
     /// Bearer token, as set in global.api_auth
+    ///
+    /// Default: the config file's api_auth.
     #[arg(
         long,
         env = "PHPEEK_PM_API_TOKEN",

@@ -60,9 +60,36 @@ fn local_readyz(source: &ConfigSource) -> Option<String> {
     Some(format!("http://{host}:{}/readyz", metrics.port))
 }
 
+/// Returns the API URL and token: the flags or variables when given, else
+/// the config's API address, port and token, else the default address.
+fn api_target(
+    source: &ConfigSource,
+    url: Option<String>,
+    token: Option<String>,
+) -> (String, Option<String>) {
+    if let (Some(url), Some(token)) = (&url, &token) {
+        return (url.clone(), Some(token.clone()));
+    }
+    let api = source.load().ok().map(|loaded| loaded.config.global.api);
+    let url = url.unwrap_or_else(|| match &api {
+        Some(api) => {
+            let host = match api.address {
+                address if address.is_unspecified() => "127.0.0.1".to_owned(),
+                IpAddr::V6(address) => format!("[{address}]"),
+                IpAddr::V4(address) => address.to_string(),
+            };
+            format!("http://{host}:{}", api.port)
+        }
+        None => "http://127.0.0.1:9180".to_owned(),
+    });
+    let token = token.or_else(|| api?.token.map(|token| token.expose().to_owned()));
+    (url, token)
+}
+
 /// Runs one `ctl` subcommand.
-pub(crate) fn ctl(args: CtlArgs) -> ExitCode {
-    let client = match Client::new(&args.url, args.token) {
+pub(crate) fn ctl(source: &ConfigSource, args: CtlArgs) -> ExitCode {
+    let (url, token) = api_target(source, args.url, args.token);
+    let client = match Client::new(&url, token) {
         Ok(client) => client,
         Err(error) => {
             eprintln!("phpeek-pm ctl: {}", chain(&error));

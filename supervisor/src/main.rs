@@ -40,7 +40,7 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Health { url } => client::health(&source, url),
-        Command::Ctl(args) => client::ctl(args),
+        Command::Ctl(args) => client::ctl(&source, args),
     }
 }
 

@@ -304,6 +304,15 @@ fn schedule_trigger_pause_and_resume() {
     let ran = std::path::PathBuf::from(format!("/tmp/phpeek-trigger-{dir_marker}"));
     let post = |path: &str| api_json(running.api, "POST", path, Some(TOKEN), None);
 
+    let (status, body) = api_json(
+        running.api,
+        "GET",
+        "/api/v1/processes/report",
+        Some(TOKEN),
+        None,
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["process"]["type"], "scheduled", "{body}");
     let (status, body) = post("/api/v1/processes/report/schedule/trigger");
     assert_eq!(status, 202, "{body}");
     assert!(
@@ -325,5 +334,21 @@ fn schedule_trigger_pause_and_resume() {
     assert_eq!(status, 404, "{body}");
     let (status, body) = post("/api/v1/processes/report/scale");
     assert!(status == 400 || status == 422, "{status} {body}");
+
+    // Without --url and --token, ctl takes both from the config file.
+    let status = Command::new(support::binary())
+        .args(["ctl", "-c"])
+        .arg(running.dir.join("phpeek-pm.yaml"))
+        .args(["status", "--json"])
+        .env_remove("PHPEEK_PM_API_URL")
+        .env_remove("PHPEEK_PM_API_TOKEN")
+        .output()
+        .expect("run phpeek-pm ctl");
+    assert!(
+        status.status.success(),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    assert!(String::from_utf8_lossy(&status.stdout).contains("\"report\""));
     stop(running);
 }

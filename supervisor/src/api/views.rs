@@ -65,6 +65,7 @@ impl ProcessJson {
         ProcessJson {
             name: view.name.clone(),
             kind: match view.kind {
+                _ if view.scheduled => "scheduled",
                 ProcessKind::Longrun => "longrun",
                 ProcessKind::Oneshot => "oneshot",
             },
