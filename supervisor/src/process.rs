@@ -50,6 +50,25 @@ pub(crate) struct Shared {
     pub(crate) shutdown: watch::Receiver<bool>,
     /// Becomes true when remaining waits must be skipped and groups killed.
     pub(crate) force: watch::Receiver<bool>,
+    /// Compiled log pipelines by their settings, so processes with the same
+    /// `logging` share one set of compiled patterns.
+    pub(crate) pipelines: std::sync::Mutex<std::collections::HashMap<String, Arc<Pipeline>>>,
+}
+
+impl Shared {
+    /// Returns the log pipeline for `logging`, compiling it only once for
+    /// every process with the same settings.
+    pub(crate) fn pipeline(&self, logging: &crate::config::ProcessLogging) -> Arc<Pipeline> {
+        // The settings hold compiled regexes, which have no equality; their
+        // debug form lists every setting and pattern, so it is the key.
+        let key = format!("{logging:?}");
+        let mut pipelines = self.pipelines.lock().unwrap_or_else(|poison| poison.into_inner());
+        Arc::clone(
+            pipelines
+                .entry(key)
+                .or_insert_with(|| Arc::new(Pipeline::new(logging))),
+        )
+    }
 }
 
 /// A request to a process task.
@@ -265,7 +284,7 @@ impl Task {
             working_dir: process.working_dir.clone(),
             user: process.user.clone(),
         });
-        let pipeline = Arc::new(Pipeline::new(&process.logging));
+        let pipeline = shared.pipeline(&process.logging);
         let (exits, exits_inbox) = mpsc::unbounded_channel();
         let (health, health_inbox) = mpsc::channel(4);
         let inbox = Inbox {

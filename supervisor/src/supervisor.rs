@@ -98,6 +98,7 @@ pub async fn run_with_controller(
         global: config.global.clone(),
         shutdown: shutdown_seen.clone(),
         force: force_seen,
+        pipelines: std::sync::Mutex::default(),
     });
     let heartbeats = config.processes.iter().any(|process| {
         process

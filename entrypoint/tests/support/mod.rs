@@ -64,9 +64,21 @@ pub fn skip_without_phpeek_pm() {
 }
 
 /// A free TCP port on 127.0.0.1.
+///
+/// The kernel may hand the same ephemeral port to two callers that bind and
+/// close it one after the other, so ports already given out in this test
+/// binary are skipped.
 pub fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    listener.local_addr().expect("local address").port()
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut given = GIVEN.lock().unwrap_or_else(|poison| poison.into_inner());
+    loop {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("local address").port();
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
 }
 
 /// A temporary container-like layout: an app directory, a runtime

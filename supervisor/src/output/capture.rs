@@ -4,7 +4,6 @@ use std::io::{self, ErrorKind};
 use std::os::fd::OwnedFd;
 use std::time::SystemTime;
 
-use tokio::io::AsyncReadExt;
 use tokio::net::unix::pipe;
 use tokio::task::JoinHandle;
 use tokio::time::{sleep_until, Instant};
@@ -94,7 +93,7 @@ struct Capture {
 
 impl Capture {
     async fn run(mut self, receiver: io::Result<pipe::Receiver>) {
-        let mut receiver = match receiver {
+        let receiver = match receiver {
             Ok(receiver) => receiver,
             Err(error) => {
                 tracing::warn!(
@@ -108,13 +107,12 @@ impl Capture {
             }
         };
 
-        let mut chunk = vec![0; READ_BYTES];
         loop {
             let deadline = self.records.deadline();
-            // Reading is cancel safe, so the timer may win without losing
-            // bytes.
-            let result = tokio::select! {
-                result = receiver.read(&mut chunk) => result,
+            // Waiting for readiness is cancel safe, so the timer may win
+            // without losing bytes.
+            let ready = tokio::select! {
+                ready = receiver.readable() => ready,
                 () = sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => {
                     if !self.send_due().await {
                         return;
@@ -122,10 +120,20 @@ impl Capture {
                     continue;
                 }
             };
+            // The buffer exists only while there is something to read, so an
+            // idle capture holds no memory: with two pipes per child, a
+            // buffer kept for each pipe's whole life was most of phpeek-pm's
+            // idle memory.
+            let mut chunk = Vec::with_capacity(READ_BYTES);
+            let result = ready.and_then(|()| receiver.try_read_buf(&mut chunk));
             let read = match result {
                 Ok(0) => break,
                 Ok(read) => read,
-                Err(error) if error.kind() == ErrorKind::Interrupted => continue,
+                Err(error)
+                    if matches!(error.kind(), ErrorKind::Interrupted | ErrorKind::WouldBlock) =>
+                {
+                    continue
+                }
                 Err(error) => {
                     tracing::warn!(
                         process = &*self.source.process,
