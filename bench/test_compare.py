@@ -1,0 +1,206 @@
+#!/usr/bin/env python3
+"""Tests for the side-by-side harness. Run with: python3 bench/test_compare.py
+
+The parsing, config and report tests need nothing installed. The process
+tests start sh, sleep and (when installed) tini, and check that cleanup
+leaves nothing running.
+"""
+
+import os
+import shutil
+import sys
+import tempfile
+import time
+import unittest
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import procfs  # noqa: E402
+import report  # noqa: E402
+import scenarios  # noqa: E402
+import tools  # noqa: E402
+from runner import Started  # noqa: E402
+
+
+class ParseStat(unittest.TestCase):
+    def test_command_with_parentheses_and_spaces(self):
+        fields = ["S", "42"] + ["0"] * 9 + ["7", "3"] + ["0"] * 6 + ["12345"] + ["0"] * 30
+        text = "99 (odd) name (x)) " + " ".join(fields)
+        stat = procfs.parse_stat(99, text)
+        self.assertEqual(stat.command, "odd) name (x)")
+        self.assertEqual(stat.ppid, 42)
+        self.assertEqual(stat.cpu_ticks, 10)
+        self.assertEqual(stat.start_ticks, 12345)
+
+    def test_own_process(self):
+        stat = procfs.read_stat(os.getpid())
+        self.assertIsNotNone(stat)
+        self.assertEqual(stat.ppid, os.getppid())
+        self.assertTrue(stat.alive)
+
+
+class CountTag(unittest.TestCase):
+    def test_tag_split_across_chunks_counts_once(self):
+        with tempfile.TemporaryDirectory() as directory:
+            path = Path(directory) / "out"
+            # The first chunk is 4 MiB; put one tag across its end.
+            tag = scenarios.LOG_TAG
+            path.write_bytes(b"a" * ((1 << 22) - 5) + tag + b"b" * 10 + tag)
+            self.assertEqual(scenarios.count_tag([path]), 2)
+
+    def test_input_has_one_tag_per_line(self):
+        with tempfile.TemporaryDirectory() as directory:
+            path = Path(directory) / "input"
+            scenarios.write_log_input(path)
+            self.assertEqual(path.stat().st_size, scenarios.LOG_LINES * scenarios.LOG_LINE_BYTES)
+            self.assertEqual(scenarios.count_tag([path]), scenarios.LOG_LINES)
+            last_line = path.read_bytes()[-scenarios.LOG_LINE_BYTES :]
+            self.assertTrue(last_line.startswith(scenarios.LOG_END))
+
+
+class TimeReport(unittest.TestCase):
+    def test_reads_cpu_and_max_rss(self):
+        text = (
+            '\tCommand being timed: "cat x"\n'
+            "\tUser time (seconds): 0.01\n"
+            "\tSystem time (seconds): 0.05\n"
+            "\tMaximum resident set size (kbytes): 1400\n"
+            "\tElapsed (wall clock) time (h:mm:ss or m:ss): 0:00.07\n"
+        )
+        usage = scenarios.parse_time_report(text)
+        self.assertAlmostEqual(usage["cpu_seconds"], 0.06)
+        self.assertEqual(usage["max_rss_kib"], 1400)
+
+
+class Configs(unittest.TestCase):
+    def test_phpeek_config_sets_backoff_and_metrics(self):
+        workload = tools.Workload(
+            [["sleep", "1"]], fast_restart=True, metrics_port=9100, api_port=9180
+        )
+        text = tools.phpeek_config(workload, "1ms")
+        self.assertIn("  restart_backoff_initial: 1ms\n", text)
+        self.assertIn("  metrics_port: 9100\n", text)
+        self.assertIn("  api_enabled: true\n", text)
+        self.assertIn('    command: ["sleep", "1"]\n', text)
+
+    def test_phpeek_config_scale(self):
+        text = tools.phpeek_config(tools.Workload([["sleep", "1"]], scale=1000), "0s")
+        self.assertIn("    scale: 1000\n", text)
+        self.assertNotIn("restart_backoff_initial", text)
+
+    def test_supervisord_config_doubles_percent(self):
+        workload = tools.Workload([["printf", "%s\\n", "a b"]])
+        text = tools.supervisord_config(Path("/w"), workload)
+        self.assertIn("command=printf '%%s\\n' 'a b'\n", text)
+        self.assertIn("stdout_logfile=/dev/stdout\n", text)
+        self.assertIn("startsecs=0\n", text)
+
+    def test_tini_script_starts_every_child(self):
+        script = tools.tini_script([["sleep", "1"], ["sleep", "2"]])
+        self.assertEqual(script, "sleep 1 &\nsleep 2 &\nwait")
+
+    def test_s6_logged_service_writes_to_logdir(self):
+        with tempfile.TemporaryDirectory() as directory:
+            workdir = Path(directory)
+            launch = tools.S6().launch(workdir, tools.Workload([["cat"]], capture_output=True))
+            self.assertEqual(launch.output_path, workdir / "log-1" / "current")
+            self.assertEqual(launch.stdout_path, workdir / "stdout.log")
+            run = (workdir / "scan" / "child-1" / "log" / "run").read_text()
+            self.assertIn("exec s6-log s200000000 ", run)
+
+
+class Report(unittest.TestCase):
+    def row(self) -> report.Row:
+        row = report.Row("start_50", "start", "ms", 1)
+        for value in (40.0, 50.0, 45.0):
+            row.add("phpeek-pm", value)
+        row.add("supervisord", 900.0)
+        row.skip("tini", "cannot: no")
+        return row
+
+    def test_cells_show_median_or_reason(self):
+        row = self.row()
+        self.assertEqual(row.cell("phpeek-pm"), "45.0")
+        self.assertEqual(row.cell("tini"), "cannot: no")
+        self.assertEqual(row.cell("s6"), "not run")
+
+    def test_ratio_is_peer_over_phpeek(self):
+        row = self.row()
+        self.assertEqual(row.ratio("supervisord"), "20.0×")
+        self.assertEqual(row.ratio("tini"), "—")
+
+    def test_table_has_a_column_per_tool_and_ratio(self):
+        table = report.render_table([self.row()])
+        header = table.splitlines()[0]
+        self.assertEqual(header.count("|"), 10)
+        self.assertIn("supervisord / phpeek-pm", header)
+
+    def test_goals(self):
+        row = self.row()
+        items = report.evaluate_goals([row])
+        self.assertIn("- met: all 50 children running within 100 ms (median 45.0 ms)", items)
+        self.assertIn("- not measured: exit within 50 ms of SIGTERM (not run)", items)
+
+    def test_section_goes_above_older_sections(self):
+        with tempfile.TemporaryDirectory() as directory:
+            path = Path(directory) / "BENCHMARKS.md"
+            path.write_text("# Benchmarks\n\nIntro.\n\n## Old (2020-01-01)\n\nold\n")
+            report.insert_section(path, "## New\n\nnew\n")
+            text = path.read_text()
+            self.assertLess(text.index("## New"), text.index("## Old"))
+            self.assertTrue(text.startswith("# Benchmarks\n\nIntro.\n\n## New"))
+
+    def test_unique_path_keeps_old_results(self):
+        with tempfile.TemporaryDirectory() as directory:
+            first = report.unique_path(Path(directory), "2026-01-01-vm")
+            first.write_text("x")
+            second = report.unique_path(Path(directory), "2026-01-01-vm")
+            self.assertEqual(second.name, "2026-01-01-vm-2.md")
+
+
+class Shell(tools.Tool):
+    """A stand-in tool: one sh that starts the children in the background."""
+
+    name = "sh"
+
+    def launch(self, workdir, workload):
+        return tools.Launch(["sh", "-c", tools.tini_script(workload.children)], workdir / "out")
+
+
+class Cleanup(unittest.TestCase):
+    """Start real process trees and check that nothing outlives cleanup."""
+
+    @classmethod
+    def setUpClass(cls):
+        procfs.become_subreaper()
+
+    def run_and_clean(self, tool: tools.Tool, children: int) -> list[procfs.Stat]:
+        with tempfile.TemporaryDirectory() as directory:
+            workload = tools.Workload([["sleep", "3600"]] * children)
+            with Started(tool, workload, Path(directory) / "run") as started:
+                started.start()
+                _, sleeps = started.wait_for("sleep", children, 30, 0.001)
+            time.sleep(0.05)
+            return [stat for stat in sleeps if scenarios.still_runs(stat)]
+
+    def test_sh_tree_is_killed(self):
+        self.assertEqual(self.run_and_clean(Shell(), 3), [])
+
+    @unittest.skipUnless(shutil.which("tini"), "tini is not installed")
+    def test_tini_tree_is_killed(self):
+        self.assertEqual(self.run_and_clean(tools.Tini(), 3), [])
+
+    def test_no_zombie_children_left(self):
+        self.run_and_clean(Shell(), 2)
+        me = os.getpid()
+        zombies = []
+        for pid in procfs.list_pids():
+            stat = procfs.read_stat(pid)
+            if stat and stat.ppid == me and not stat.alive:
+                zombies.append(pid)
+        self.assertEqual(zombies, [])
+
+
+if __name__ == "__main__":
+    unittest.main()
