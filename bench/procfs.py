@@ -94,6 +94,28 @@ def read_kib(pid: int, key: str, name: str = "status") -> int | None:
     return None
 
 
+def read_schedstat_ns(pid: int) -> tuple[int, int]:
+    """Return (time on a CPU, time waiting for a CPU) in ns, summed over the threads alive now.
+
+    Reads /proc/PID/task/TID/schedstat (see the kernel's sched-stats
+    documentation). Threads that already exited are not counted.
+    """
+    running = waiting = 0
+    try:
+        threads = os.listdir(f"/proc/{pid}/task")
+    except FileNotFoundError:
+        return 0, 0
+    for thread in threads:
+        try:
+            with open(f"/proc/{pid}/task/{thread}/schedstat") as schedstat:
+                fields = schedstat.read().split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        running += int(fields[0])
+        waiting += int(fields[1])
+    return running, waiting
+
+
 def list_pids() -> set[int]:
     """List the pids of every process (thread group) visible in /proc."""
     return {int(entry) for entry in os.listdir("/proc") if entry.isdigit()}

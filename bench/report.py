@@ -150,28 +150,33 @@ METHOD = """\
 Method: `bench/compare.sh` runs `bench/compare.py` (python3, standard
 library only), which starts each tool as a black box with
 `start_new_session=True` and measures it from outside: processes, CPU
-ticks and memory from /proc, time from `time.monotonic_ns()`, and the cat
-baseline's CPU time and maximum RSS from `/usr/bin/time -v`. Each child
+ticks and memory from /proc, time from `time.monotonic_ns()`, exec times
+from the kernel's process events (the netlink process connector, which
+stamps each event with the same monotonic clock), and the cat baseline's
+CPU time and maximum RSS from `/usr/bin/time -v`. Each child
 is `sleep 3600`. The runs alternate between the tools (phpeek-pm,
 supervisord, s6, tini, phpeek-pm, ...) and each cell is the median of the
 runs. The harness is a child subreaper, so it reaps whatever the tools
 orphan, and after each run it kills the tool's process group and every
 descendant it saw, by pid.
 
-How each tool runs N children:
+How each tool runs N identical children, in its usual form for several
+copies of one program:
 
-- phpeek-pm: one YAML process per child, JSON logs on stdout.
-- supervisord (`-n`): one `[program:x]` per child with `startsecs=0`,
-  `autorestart=true`, `stdout_logfile=/dev/stdout` and
+- phpeek-pm: one YAML process with `scale: N`, JSON logs on stdout.
+- supervisord (`-n`): one `[program:child]` with `numprocs=N`,
+  `startsecs=0`, `autorestart=true`, `stdout_logfile=/dev/stdout` and
   `stdout_logfile_maxbytes=0`, so child output goes to supervisord's
-  stdout as with phpeek-pm.
-- s6: `s6-svscan` on a scan directory with one service per child, whose
-  `run` is `#!/bin/sh` plus `exec sleep 3600`; the time figures include
-  that sh exec.
+  stdout as with phpeek-pm. With one `[program]` section per child
+  instead, supervisord stops the programs one after another: in a first
+  version of this harness it took about 10 s to exit with 20 children.
+- s6: `s6-svscan` on a scan directory with one service per child (s6 has
+  no instance count), whose `run` is `#!/bin/sh` plus `exec sleep 3600`.
+  The time figures include that sh exec.
 - tini (`tini -s -g --`): tini runs one child. With several children it
-  runs one `sh -c` script that starts each child in the background and
-  `wait`s, which is how tini is used for more than one process; `-g`
-  forwards SIGTERM to that sh's whole process group and `-s` makes tini a
+  runs one `sh -c` loop that starts the N children in the background and
+  `wait`s, which is how tini runs more than one process. `-g` forwards
+  SIGTERM to that sh's whole process group, and `-s` makes tini a
   subreaper as it would be as PID 1.
 
 What each figure counts:
@@ -187,10 +192,16 @@ What each figure counts:
   core. Ticks are 1/100 s, so a short window is coarse.
 - All idle variants run at the same time in each run, because an idle
   supervisor barely competes with the others.
-- start: from just before the fork of the tool until all 50 children run
-  `sleep`, polled every poll interval (the figure includes up to one).
+- start: from just before the fork of the tool until the 50th child
+  execs `sleep`, by the time stamp of that exec event. Without process
+  events (not root, or `--poll`) the harness polls /proc instead, and the
+  figure includes up to one poll interval.
+  The supervisor processes' time on a CPU and time waiting for a CPU up
+  to that moment, from /proc/PID/task/TID/schedstat, are listed under the
+  table: the wait shows how much of the figure is the machine's load.
 - restart: the only child has run for at least 1.5 s, gets SIGKILL, and
-  the clock stops when a new `sleep` runs (polled every 0.2 ms). phpeek-pm
+  the clock stops at the exec of the new `sleep` (or when a poll of /proc
+  every 0.2 ms finds it). phpeek-pm
   uses the smallest `restart_backoff_initial` its check-config accepts.
   s6-supervise waits 1 s before respawning a service that never signalled
   readiness, and `sleep` cannot signal it.

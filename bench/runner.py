@@ -5,15 +5,20 @@ id of a process group that the harness created. Cleanup kills that group,
 then every descendant the harness has seen (they may sit in other groups or
 sessions, because phpeek-pm, supervisord and s6-supervise move their
 children out), and reaps whatever was reparented to the harness.
+
+Waits for children use kernel process events when the harness can
+subscribe to them (see events.py), and poll /proc otherwise.
 """
 
 import os
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
-from procfs import ProcessTree, Stat, reap_children
+from events import ProcessEvents, Tracked
+from procfs import ProcessTree, Stat, read_stat, reap_children
 from tools import Tool, Workload
 
 # How long cleanup waits for killed processes to disappear.
@@ -30,6 +35,8 @@ class Started:
     """
 
     live: set["Started"] = set()
+    # The harness's subscription to process events, or None to poll /proc.
+    events: ProcessEvents | None = None
 
     def __init__(self, tool: Tool, workload: Workload, workdir: Path):
         workdir.mkdir(parents=True)
@@ -39,6 +46,7 @@ class Started:
         self.stderr_path = workdir / "stderr.log"
         self.process: subprocess.Popen | None = None
         self.tree: ProcessTree | None = None
+        self.tracked: Tracked | None = None
 
     def __enter__(self) -> "Started":
         return self
@@ -61,6 +69,8 @@ class Started:
                 start_new_session=True,
             )
         self.tree = ProcessTree(self.process.pid)
+        if Started.events is not None:
+            self.tracked = Started.events.track(self.process.pid)
         return started_ns
 
     @property
@@ -76,30 +86,71 @@ class Started:
         interval: float,
         exclude: set[int] = frozenset(),
     ) -> tuple[int, list[Stat]]:
-        """Poll until `count` descendants run `command`, leaving out pids in `exclude`.
+        """Wait until `count` descendants run `command`, leaving out pids in `exclude`.
 
-        Returns time.monotonic_ns() of the poll that saw them, and them.
-        Raises RuntimeError when the tool exits or `timeout` seconds pass first.
+        Returns the time.monotonic_ns() at which the last of them started
+        running `command`, and them. With process events that time is the
+        kernel's exec time stamp. Polling /proc every `interval` seconds
+        instead gives the time of the poll that saw them. Raises
+        RuntimeError when the tool exits or `timeout` seconds pass first.
         """
         assert self.tree is not None and self.process is not None
         deadline = time.monotonic() + timeout
+        if self.tracked is not None:
+            found = self._wait_for_events(command, count, deadline, exclude)
+            if found is not None:
+                # Record the tree in /proc while it is whole, for cleanup.
+                self.tree.refresh()
+                return found
         while True:
             matching = [stat for stat in self.tree.living(command) if stat.pid not in exclude]
             now_ns = time.monotonic_ns()
             if len(matching) >= count:
                 return now_ns, matching
 
-            if self.process.poll() is not None:
-                raise RuntimeError(
-                    f"{self.tool.name} exited with status {self.process.returncode} while "
-                    f"{len(matching)} of {count} {command} processes ran\n{self.output_tail()}"
-                )
-            if time.monotonic() > deadline:
-                raise RuntimeError(
-                    f"timed out after {timeout:g} s with {len(matching)} of {count} {command} "
-                    f"processes of {self.tool.name} running\n{self.output_tail()}"
-                )
+            self._check_progress(command, count, len(matching), deadline)
             time.sleep(interval)
+
+    def _wait_for_events(
+        self, command: str, count: int, deadline: float, exclude: set[int]
+    ) -> tuple[int, list[Stat]] | None:
+        """Wait through process events; return None if events were lost, to poll instead."""
+        while not self.tracked.lost:
+            Started.events.pump(0.05)
+            stamps = self.tracked.exec_times(command, exclude)
+            if len(stamps) >= count:
+                # The command name is read when the exec event is handled. If
+                # the process has exec'd again by then (s6's run script into
+                # sleep), that later exec's event arrives within microseconds
+                # and updates the time stamp.
+                Started.events.pump(0.002)
+                stamps = self.tracked.exec_times(command, exclude)
+                pids = [
+                    pid
+                    for pid, (_, name) in self.tracked.execs.items()
+                    if name == command and pid not in exclude
+                ]
+                stats = [stat for stat in map(read_stat, pids) if stat is not None]
+                return stamps[count - 1], stats
+            self._check_progress(command, count, len(stamps), deadline)
+        print(
+            f"note: process events were lost; polling /proc for {self.tool.name}",
+            file=sys.stderr,
+        )
+        return None
+
+    def _check_progress(self, command: str, count: int, running: int, deadline: float) -> None:
+        """Raise RuntimeError when the tool has exited or the deadline has passed."""
+        if self.process.poll() is not None:
+            raise RuntimeError(
+                f"{self.tool.name} exited with status {self.process.returncode} while "
+                f"{running} of {count} {command} processes ran\n{self.output_tail()}"
+            )
+        if time.monotonic() > deadline:
+            raise RuntimeError(
+                f"timed out with {running} of {count} {command} processes of "
+                f"{self.tool.name} running\n{self.output_tail()}"
+            )
 
     def supervisor_processes(self) -> list[Stat]:
         """List the processes that count as the supervisor, as the tool defines them."""
@@ -127,6 +178,9 @@ class Started:
         if self.process is None:
             return
         Started.live.discard(self)
+        if self.tracked is not None:
+            Started.events.untrack(self.tracked)
+            self.tracked = None
         # A last look records descendants born since the previous poll.
         self.tree.refresh()
         if self.process.poll() is None:

@@ -8,6 +8,7 @@ leaves nothing running.
 
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -16,6 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import events  # noqa: E402
 import procfs  # noqa: E402
 import report  # noqa: E402
 import scenarios  # noqa: E402
@@ -76,7 +78,7 @@ class TimeReport(unittest.TestCase):
 class Configs(unittest.TestCase):
     def test_phpeek_config_sets_backoff_and_metrics(self):
         workload = tools.Workload(
-            [["sleep", "1"]], fast_restart=True, metrics_port=9100, api_port=9180
+            ["sleep", "1"], fast_restart=True, metrics_port=9100, api_port=9180
         )
         text = tools.phpeek_config(workload, "1ms")
         self.assertIn("  restart_backoff_initial: 1ms\n", text)
@@ -85,25 +87,35 @@ class Configs(unittest.TestCase):
         self.assertIn('    command: ["sleep", "1"]\n', text)
 
     def test_phpeek_config_scale(self):
-        text = tools.phpeek_config(tools.Workload([["sleep", "1"]], scale=1000), "0s")
+        text = tools.phpeek_config(tools.Workload(["sleep", "1"], 1000), "0s")
         self.assertIn("    scale: 1000\n", text)
         self.assertNotIn("restart_backoff_initial", text)
 
     def test_supervisord_config_doubles_percent(self):
-        workload = tools.Workload([["printf", "%s\\n", "a b"]])
+        workload = tools.Workload(["printf", "%s\\n", "a b"])
         text = tools.supervisord_config(Path("/w"), workload)
         self.assertIn("command=printf '%%s\\n' 'a b'\n", text)
         self.assertIn("stdout_logfile=/dev/stdout\n", text)
         self.assertIn("startsecs=0\n", text)
+        self.assertNotIn("numprocs", text)
+
+    def test_supervisord_config_numprocs(self):
+        text = tools.supervisord_config(Path("/w"), tools.Workload(["sleep", "1"], 20))
+        self.assertIn("numprocs=20\n", text)
+        self.assertIn("process_name=%(program_name)s-%(process_num)d\n", text)
 
     def test_tini_script_starts_every_child(self):
-        script = tools.tini_script([["sleep", "1"], ["sleep", "2"]])
-        self.assertEqual(script, "sleep 1 &\nsleep 2 &\nwait")
+        with tempfile.TemporaryDirectory() as directory:
+            path = Path(directory) / "x y"
+            script = tools.tini_script(["sh", "-c", 'echo run >> "$0"', str(path)], 3)
+            result = subprocess.run(["sh", "-c", script], capture_output=True)
+            self.assertEqual(result.returncode, 0)
+            self.assertEqual(path.read_text(), "run\n" * 3)
 
     def test_s6_logged_service_writes_to_logdir(self):
         with tempfile.TemporaryDirectory() as directory:
             workdir = Path(directory)
-            launch = tools.S6().launch(workdir, tools.Workload([["cat"]], capture_output=True))
+            launch = tools.S6().launch(workdir, tools.Workload(["cat"], capture_output=True))
             self.assertEqual(launch.output_path, workdir / "log-1" / "current")
             self.assertEqual(launch.stdout_path, workdir / "stdout.log")
             run = (workdir / "scan" / "child-1" / "log" / "run").read_text()
@@ -159,13 +171,60 @@ class Report(unittest.TestCase):
             self.assertEqual(second.name, "2026-01-01-vm-2.md")
 
 
+def event_message(what: int, stamp: int, body: bytes) -> bytes:
+    """Build one netlink message carrying a process event, as the kernel sends it."""
+    event = events.EVENT_HEADER.pack(what, 0, stamp) + body
+    connector = events.CN_MSG.pack(events.CN_IDX_PROC, events.CN_VAL_PROC, 0, 0, len(event), 0)
+    length = events.NLMSG_HEADER.size + len(connector) + len(event)
+    return events.NLMSG_HEADER.pack(length, events.NLMSG_DONE, 0, 0, 0) + connector + event
+
+
+class ProcessEvents(unittest.TestCase):
+    def test_fork_exec_exit_update_tree(self):
+        watcher = events.ProcessEvents(sock=None)
+        tracked = watcher.track(os.getpid())
+        fork = events.FORK_EVENT.pack(os.getpid(), os.getpid(), 999_001, 999_001)
+        thread = events.FORK_EVENT.pack(os.getpid(), os.getpid(), 999_002, os.getpid())
+        exec_own = events.PID_EVENT.pack(os.getpid(), os.getpid())
+        watcher.apply_messages(event_message(events.PROC_EVENT_FORK, 10, fork))
+        watcher.apply_messages(event_message(events.PROC_EVENT_FORK, 11, thread))
+        watcher.apply_messages(event_message(events.PROC_EVENT_EXEC, 12, exec_own))
+        self.assertEqual(tracked.members, {os.getpid(), 999_001})
+        self.assertEqual(tracked.execs[os.getpid()][0], 12)
+
+        exit_child = events.PID_EVENT.pack(999_001, 999_001) + bytes(16)
+        watcher.apply_messages(event_message(events.PROC_EVENT_EXIT, 13, exit_child))
+        self.assertEqual(tracked.members, {os.getpid()})
+
+    def test_exec_time_of_real_child(self):
+        watcher = events.ProcessEvents.open()
+        if watcher is None:
+            self.skipTest("process events need root and CONFIG_PROC_EVENTS")
+        try:
+            before = time.monotonic_ns()
+            child = subprocess.Popen(["sh", "-c", "exec sleep 5"])
+            tracked = watcher.track(child.pid)
+            deadline = time.monotonic() + 5
+            while not tracked.exec_times("sleep", set()) and time.monotonic() < deadline:
+                watcher.pump(0.05)
+            stamps = tracked.exec_times("sleep", set())
+            child.kill()
+            child.wait()
+        finally:
+            watcher.close()
+        self.assertEqual(len(stamps), 1)
+        self.assertGreater(stamps[0], before)
+        self.assertLess(stamps[0], time.monotonic_ns())
+
+
 class Shell(tools.Tool):
     """A stand-in tool: one sh that starts the children in the background."""
 
     name = "sh"
 
     def launch(self, workdir, workload):
-        return tools.Launch(["sh", "-c", tools.tini_script(workload.children)], workdir / "out")
+        script = tools.tini_script(workload.command, workload.instances)
+        return tools.Launch(["sh", "-c", script], workdir / "out")
 
 
 class Cleanup(unittest.TestCase):
@@ -177,7 +236,7 @@ class Cleanup(unittest.TestCase):
 
     def run_and_clean(self, tool: tools.Tool, children: int) -> list[procfs.Stat]:
         with tempfile.TemporaryDirectory() as directory:
-            workload = tools.Workload([["sleep", "3600"]] * children)
+            workload = tools.Workload(["sleep", "3600"], children)
             with Started(tool, workload, Path(directory) / "run") as started:
                 started.start()
                 _, sleeps = started.wait_for("sleep", children, 30, 0.001)
