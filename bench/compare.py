@@ -127,6 +127,8 @@ class Harness:
                 shown = f"RSS {figure.rss_mib:.2f} MiB, PSS {figure.pss_mib:.2f} MiB"
                 if idle_seconds:
                     self.rows[f"cpu_{suffix}{metrics}"].add(tool, figure.cpu_percent)
+                    name = f"{column}: idle CPU by schedstat with {children} children, % of a core"
+                    self.settings.note(name, figure.schedstat_cpu_percent)
                     shown += f", CPU {figure.cpu_percent:.3f}%"
                 if figure.helper_rss_mib:
                     name = f"{column}: RSS of its sh with {children} children, MiB"
@@ -234,7 +236,7 @@ def note_lines(harness: Harness) -> list[str]:
     """Format the extra figures, the probes' findings and the failures for the report."""
     lines = []
     for name, values in harness.settings.notes.items():
-        lines.append(f"{name}: {report.statistics.median(values):,.2f}")
+        lines.append(f"{name}: {report.statistics.median(values):,.4g}")
     for name, values in harness.settings.seen.items():
         lines.append(f"{name}: {', '.join(sorted(values))}")
     if harness.metrics_missing:

@@ -359,7 +359,10 @@ class IdleFigures:
 
     rss_mib: float
     pss_mib: float
+    # From utime + stime, in clock ticks of 10 ms.
     cpu_percent: float
+    # From schedstat, in ns, but missing threads that exited in the window.
+    schedstat_cpu_percent: float
     helper_rss_mib: float
 
 
@@ -400,18 +403,20 @@ def measure_idle(
                 started.cleanup()
         time.sleep(settings.settle)
 
-        before = {variant.column: supervisor_ticks(started) for variant, started in running}
+        before = {variant.column: supervisor_cpu(started) for variant, started in running}
         window_start = time.monotonic()
         time.sleep(idle_seconds)
-        after = {variant.column: supervisor_ticks(started) for variant, started in running}
+        after = {variant.column: supervisor_cpu(started) for variant, started in running}
         window = time.monotonic() - window_start
 
         for variant, started in running:
-            ticks = after[variant.column] - before[variant.column]
+            ticks = after[variant.column][0] - before[variant.column][0]
+            running_ns = after[variant.column][1] - before[variant.column][1]
             results[variant.column] = IdleFigures(
                 rss_mib=rss_mib(started.supervisor_processes()),
                 pss_mib=pss_mib(started.supervisor_processes()),
                 cpu_percent=ticks / CLOCK_TICKS_PER_SECOND / window * 100,
+                schedstat_cpu_percent=running_ns / 1e9 / window * 100,
                 helper_rss_mib=rss_mib(helper_processes(started)),
             )
         return results
@@ -421,9 +426,16 @@ def measure_idle(
             remove(started.workdir)
 
 
-def supervisor_ticks(started: Started) -> int:
-    """Sum user and system clock ticks of the tool's supervisor processes."""
-    return sum(stat.cpu_ticks for stat in started.supervisor_processes())
+def supervisor_cpu(started: Started) -> tuple[int, int]:
+    """Sum the CPU use of the tool's supervisor processes.
+
+    Returns user plus system clock ticks from /proc/PID/stat, and time on a
+    CPU in ns from schedstat.
+    """
+    processes = started.supervisor_processes()
+    ticks = sum(stat.cpu_ticks for stat in processes)
+    running_ns = sum(read_schedstat_ns(stat.pid)[0] for stat in processes)
+    return ticks, running_ns
 
 
 def rss_mib(processes: list[Stat]) -> float:
