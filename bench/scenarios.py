@@ -97,7 +97,8 @@ def remove(path: Path) -> None:
 def measure_start(tool: Tool, settings: Settings, workdir: Path) -> float:
     """Return milliseconds from just before the fork of the tool until 50 sleeps run.
 
-    The figure includes up to one poll interval. For s6 and tini it also
+    The end is the exec time stamp of the 50th sleep, or, when polling
+    /proc, up to one poll interval later. For s6 and tini the figure also
     includes the exec of the /bin/sh that runs each sleep. The supervisor
     processes' time on a CPU and time waiting for one, up to that moment,
     go to the notes: on a busy machine the wait explains most of the figure.
