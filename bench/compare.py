@@ -236,7 +236,7 @@ def note_lines(harness: Harness) -> list[str]:
     """Format the extra figures, the probes' findings and the failures for the report."""
     lines = []
     for name, values in harness.settings.notes.items():
-        lines.append(f"{name}: {report.statistics.median(values):,.4g}")
+        lines.append(f"{name}: {report.format_figure(report.statistics.median(values))}")
     for name, values in harness.settings.seen.items():
         lines.append(f"{name}: {', '.join(sorted(values))}")
     if harness.metrics_missing:

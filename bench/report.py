@@ -53,6 +53,23 @@ class Row:
         return format_ratio(other / own)
 
 
+def format_figure(value: float) -> str:
+    """Format a figure with about three significant digits and no exponent."""
+    if value == 0:
+        return "0"
+    if abs(value) >= 100:
+        return f"{value:,.0f}"
+    if abs(value) >= 10:
+        return f"{value:.1f}"
+    if abs(value) >= 1:
+        return f"{value:.2f}"
+    # Two significant digits below 1: 0.021, 0.0042.
+    decimals = 1
+    while abs(value) * 10**decimals < 10:
+        decimals += 1
+    return f"{value:.{decimals}f}"
+
+
 def format_ratio(ratio: float) -> str:
     """Format a ratio with two or three significant digits and a multiplication sign."""
     if ratio >= 100:
@@ -181,12 +198,15 @@ copies of one program:
 
 What each figure counts:
 
-- idle RSS: sum of VmRSS of the supervisor processes after the idle
-  window: phpeek-pm's process; supervisord's python process; s6-svscan
-  plus every s6-supervise (one per service, part of s6's supervision
-  tree); tini's process only (the sh it runs is reported under the table).
+- idle RSS: sum of VmRSS of the supervisor processes at the end of the
+  idle window (10 children) or of the settle time (100 children). These
+  are phpeek-pm's process, supervisord's python process, s6-svscan plus
+  every s6-supervise (one per service, part of s6's supervision tree),
+  and tini's process only (the sh it runs is reported under the table).
   The children are never counted. Shared library pages count once per
   process.
+- idle PSS: the same processes' `Pss` from /proc/PID/smaps_rollup, which
+  divides each shared page among the processes that map it.
 - idle CPU: user plus system clock ticks of the same processes, read from
   /proc/PID/stat before and after the idle window, as a percentage of one
   core. Ticks are 1/100 s, so one tick in 60 s is 0.017%. Under the table,
@@ -203,21 +223,22 @@ What each figure counts:
   table: the wait shows how much of the figure is the machine's load.
 - restart: the only child has run for at least 1.5 s, gets SIGKILL, and
   the clock stops at the exec of the new `sleep` (or when a poll of /proc
-  every 0.2 ms finds it). phpeek-pm
-  uses the smallest `restart_backoff_initial` its check-config accepts.
+  every 0.2 ms finds it). phpeek-pm uses the smallest
+  `restart_backoff_initial` its check-config accepts.
   s6-supervise waits 1 s before respawning a service that never signalled
   readiness, and `sleep` cannot signal it.
 - shutdown: from SIGTERM until `waitpid` returns for the tool, with 20
   children that exit on SIGTERM.
-- log throughput: one child, an sh that waits on a FIFO, then `cat`s 1,000,000
-  lines of 100 bytes and stays alive. The clock starts when the harness
-  writes to the FIFO and stops when the last line appears at the end of
-  the output file; then every line is counted (a lost line fails the run).
-  phpeek-pm wraps each line in a JSON record on its stdout, a file.
-  supervisord copies the lines to its stdout, a file. s6 pipes them to
-  `s6-log s200000000 DIR` (its logger; the file is DIR/current, one file
-  for the whole run). tini handles no output: the child writes straight
-  to tini's stdout, a file, so tini's figure is a second cat baseline.
+- log throughput: one child, an sh that waits on a FIFO, then `cat`s
+  1,000,000 lines of 100 bytes and stays alive. The clock starts when the
+  harness writes to the FIFO and stops when the last line appears at the
+  end of the output file. Then every line is counted, and a lost line
+  fails the run. phpeek-pm wraps each line in a JSON record on its
+  stdout, a file. supervisord copies the lines to its stdout, a file. s6
+  pipes them to its logger, `s6-log s200000000 DIR`, which writes
+  DIR/current (one file for the whole run). tini handles no output: the
+  child writes straight to tini's stdout, a file, so tini's figure is a
+  second cat baseline.
 - peak RSS during the log run (under the table): VmHWM of the supervisor
   processes, plus s6-log for s6.
 - /metrics scrape: phpeek-pm with one process of scale 1,000; each figure
@@ -237,7 +258,7 @@ def render_section(
     """Render the section for BENCHMARKS.md, which the results file also contains."""
     parts = [
         f"## Side by side with supervisord, s6 and tini ({date})",
-        "Machine: " + "; ".join(machine) + ".",
+        "Machine: " + ", ".join(machine) + ".",
         "Versions:\n\n" + "\n".join(f"- {version}" for version in versions),
         METHOD.rstrip(),
         settings_line,

@@ -137,6 +137,12 @@ class Report(unittest.TestCase):
         self.assertEqual(row.cell("tini"), "cannot: no")
         self.assertEqual(row.cell("s6"), "not run")
 
+    def test_figures_have_no_exponent(self):
+        cases = [(0, "0"), (24920.4, "24,920"), (15.53, "15.5"), (1.672, "1.67"),
+                 (0.02098, "0.021"), (0.004161, "0.0042")]
+        for value, expected in cases:
+            self.assertEqual(report.format_figure(value), expected)
+
     def test_ratio_is_peer_over_phpeek(self):
         row = self.row()
         self.assertEqual(row.ratio("supervisord"), "20.0×")

@@ -159,17 +159,33 @@ class PhpeekPm(Tool):
         return None
 
     def version(self) -> str:
+        """Return `phpeek-pm version` and the git commit of the sources it is built from.
+
+        The commit is the last one that changed the Rust sources or Cargo
+        files, with "-dirty" when they have uncommitted changes. A binary
+        older than that commit is flagged, since it may predate the change.
+        """
         result = subprocess.run(
             [str(self.binary), "version"], capture_output=True, text=True, timeout=30
         )
         reported = (result.stdout or result.stderr).strip().splitlines()
-        git = subprocess.run(
-            ["git", "-C", str(self.repo_dir), "describe", "--always", "--dirty", "--abbrev=12"],
-            capture_output=True,
-            text=True,
-        )
-        rev = git.stdout.strip() or "unknown"
-        return f"{reported[0] if reported else 'unknown'} (git {rev})"
+        sources = ["supervisor", "entrypoint", "Cargo.toml", "Cargo.lock"]
+        git = ["git", "-C", str(self.repo_dir)]
+        last = subprocess.run(
+            [*git, "log", "-1", "--format=%h %ct", "--", *sources], capture_output=True, text=True
+        ).stdout.split()
+        if len(last) != 2:
+            return f"{reported[0] if reported else 'unknown'} (git commit unknown)"
+        commit, committed_at = last
+        changes = subprocess.run(
+            [*git, "status", "--porcelain", "--", *sources], capture_output=True, text=True
+        ).stdout
+        if changes.strip():
+            commit += "-dirty"
+        text = f"{reported[0] if reported else 'unknown'}, sources at git {commit}"
+        if self.binary.stat().st_mtime < int(committed_at):
+            text += " (the binary is older than that commit)"
+        return text
 
 
 def phpeek_config(workload: Workload, zero_backoff: str) -> str:
