@@ -1,4 +1,4 @@
-"""How the harness runs phpeek-pm, supervisord, s6-svscan and tini.
+"""Adapters that run phpeek-pm, supervisord, s6-svscan and tini for the harness.
 
 Each tool turns a Workload (N instances of one command) into a command
 line plus the config files it needs, in the tool's usual form for
