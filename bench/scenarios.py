@@ -475,6 +475,10 @@ def measure_scrapes(tool: Tool, settings: Settings, workdir: Path) -> list[float
 
     Each figure runs from just before the connection opens until the whole
     body has been read.
+
+    NOTE: not yet run against a build that serves /metrics. The config keys
+    (metrics_port, metrics_path, api_port) follow PHPeek PM 1.x and may need
+    adjusting once phpeek-pm implements them.
     """
     port = free_port()
     workload = Workload(SLEEP, SCRAPE_INSTANCES, metrics_port=port, api_port=free_port())
