@@ -148,7 +148,7 @@ class PhpeekPm(Tool):
         check-config must accept metrics_enabled and api_enabled without the
         warning that a key is "accepted for compatibility" but has no effect.
         """
-        workload = Workload(SLEEP_FOR_CHECKS, metrics_port=9, api_port=9)
+        workload = Workload(SLEEP_FOR_CHECKS, metrics_port=9, api_port=19)
         status, report = self.check_config(workdir, workload)
         if status != 0:
             messages = [error.get("message", "") for error in report.get("errors", [])]
@@ -204,6 +204,9 @@ def phpeek_config(workload: Workload, zero_backoff: str) -> str:
         ]
     if workload.api_port is not None:
         lines += ["  api_enabled: true", f"  api_port: {workload.api_port}"]
+    # phpeek-pm caps a process's scale at global.max_process_scale (100).
+    if workload.instances > 100:
+        lines.append(f"  max_process_scale: {workload.instances}")
 
     lines += ["processes:", "  child:", f"    command: {json.dumps(workload.command)}"]
     if workload.instances > 1:
