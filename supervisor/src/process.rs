@@ -62,7 +62,10 @@ impl Shared {
         // The settings hold compiled regexes, which have no equality; their
         // debug form lists every setting and pattern, so it is the key.
         let key = format!("{logging:?}");
-        let mut pipelines = self.pipelines.lock().unwrap_or_else(|poison| poison.into_inner());
+        let mut pipelines = self
+            .pipelines
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
         Arc::clone(
             pipelines
                 .entry(key)
