@@ -40,7 +40,7 @@ pub struct BuildOptions {
     pub workspace: PathBuf,
     /// Cache root: private APT state, downloads and staging.
     pub cache_dir: PathBuf,
-    /// Binaries and templates of the top layer.
+    /// Binaries and templates of the phpeek layer.
     pub overlay: OverlaySources,
     /// Host APT configuration directory, normally `/etc/apt`.
     pub apt_etc: PathBuf,
@@ -71,7 +71,7 @@ pub enum BuildError {
     /// Reading the definition failed.
     #[error(transparent)]
     Definition(#[from] DefinitionError),
-    /// The top layer's files are missing or unreadable.
+    /// The phpeek layer's files are missing or unreadable.
     #[error(transparent)]
     Overlay(#[from] OverlayError),
     /// The app folder of the `[app]` table is unreadable.

@@ -254,8 +254,7 @@ impl Definition {
         check_relative_paths("packages.keep", &self.packages.keep)?;
         if let Some(app) = &self.app {
             let target = app.target.strip_prefix('/').unwrap_or("");
-            if target.is_empty() || check_relative_paths("app.target", &[target.into()]).is_err()
-            {
+            if target.is_empty() || check_relative_paths("app.target", &[target.into()]).is_err() {
                 let reason = format!(
                     "{:?} must be an absolute path other than / without empty or .. components",
                     app.target
