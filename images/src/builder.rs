@@ -4,7 +4,8 @@
 //! any download, so a missing binary fails fast. Then the pipeline finds
 //! the mirrors and refreshes the private APT state. It resolves, downloads,
 //! unpacks and configures the OS and PHP layers, and collects the phpeek
-//! layer. The three layer blobs are written in parallel, followed by the
+//! layer and, with an `[app]` table, the app layer. The layer blobs are
+//! written in parallel, followed by the
 //! config and the manifest. Last come the outputs: OCI layout, docker
 //! archive and podman storage.
 
@@ -14,6 +15,7 @@ mod packages;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use crate::app::{self, AppError};
 use crate::apt::{AptError, AptState};
 use crate::deb::DebError;
 use crate::definition::{Definition, DefinitionError};
@@ -38,7 +40,7 @@ pub struct BuildOptions {
     pub workspace: PathBuf,
     /// Cache root: private APT state, downloads and staging.
     pub cache_dir: PathBuf,
-    /// Binaries and templates of the top layer.
+    /// Binaries and templates of the phpeek layer.
     pub overlay: OverlaySources,
     /// Host APT configuration directory, normally `/etc/apt`.
     pub apt_etc: PathBuf,
@@ -69,9 +71,12 @@ pub enum BuildError {
     /// Reading the definition failed.
     #[error(transparent)]
     Definition(#[from] DefinitionError),
-    /// The top layer's files are missing or unreadable.
+    /// The phpeek layer's files are missing or unreadable.
     #[error(transparent)]
     Overlay(#[from] OverlayError),
+    /// The app folder of the `[app]` table is unreadable.
+    #[error(transparent)]
+    App(#[from] AppError),
     /// No mirror was found.
     #[error(transparent)]
     Mirror(#[from] MirrorError),
@@ -184,15 +189,20 @@ pub fn build(options: &BuildOptions, progress: &Progress) -> Result<BuildReport,
     }
     let layers = packages::prepare_layers(&apt, &definition, progress)?;
     let phpeek = overlay::build(&options.overlay, &definition.php_version)?;
+    let app_layer = match &definition.app {
+        Some(section) => Some(app::build(&section.dir, &section.target)?),
+        None => None,
+    };
 
-    if let Some((path, link)) = tree::find_entry_below_symlink(&[&layers.os, &layers.php, &phpeek])
-    {
+    let mut all_trees = vec![&layers.os, &layers.php, &phpeek];
+    all_trees.extend(app_layer.as_ref());
+    if let Some((path, link)) = tree::find_entry_below_symlink(&all_trees) {
         return Err(BuildError::BelowSymlink { path, link });
     }
 
     let staging = Staging::create(&options.cache_dir, &definition)?;
     let blobs = staging.path.join("blobs");
-    let trees = [
+    let mut trees = vec![
         (&layers.os, "OS", describe(layers.counts.os, "OS")),
         (&layers.php, "PHP", describe(layers.counts.php, "PHP")),
         (
@@ -201,6 +211,10 @@ pub fn build(options: &BuildOptions, progress: &Progress) -> Result<BuildReport,
             "phpeek-pm, phpeek-entrypoint, templates and configs".to_string(),
         ),
     ];
+    if let (Some(tree), Some(section)) = (&app_layer, &definition.app) {
+        let description = format!("app files in {}", section.target);
+        trees.push((tree, "app", description));
+    }
     let blobs_written = write_layers(&trees, provenance.epoch, &blobs, progress)?;
     let image_layers: Vec<ImageLayer> = blobs_written
         .into_iter()

@@ -72,6 +72,21 @@ pub struct Definition {
     /// Labels added to the `org.opencontainers.image.*` ones.
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
+    /// Application folder added as the top layer.
+    #[serde(default)]
+    pub app: Option<AppSection>,
+}
+
+/// The `[app]` table: a folder of the host copied into the image.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppSection {
+    /// Folder to copy. [`Definition::load`] resolves a relative path
+    /// against the folder of the definition file.
+    pub dir: PathBuf,
+    /// Absolute path in the image that receives the folder's contents.
+    #[serde(default = "default_app_target")]
+    pub target: String,
 }
 
 /// The `[apt]` table: suite, archives and keyring.
@@ -136,12 +151,17 @@ fn default_keyring() -> PathBuf {
     PathBuf::from("/usr/share/keyrings/debian-archive-keyring.gpg")
 }
 
+fn default_app_target() -> String {
+    crate::image::WORKING_DIR.to_string()
+}
+
 fn default_components() -> Vec<String> {
     vec!["main".to_string()]
 }
 
 impl Definition {
-    /// Reads and checks the definition in `path`.
+    /// Reads and checks the definition in `path`, and resolves a relative
+    /// `app.dir` against the folder that contains `path`.
     ///
     /// # Errors
     ///
@@ -152,7 +172,12 @@ impl Definition {
             path: path.to_path_buf(),
             source,
         })?;
-        Definition::parse(&text, path)
+        let mut definition = Definition::parse(&text, path)?;
+        if let Some(app) = &mut definition.app {
+            let base = path.parent().unwrap_or(Path::new("."));
+            app.dir = base.join(&app.dir);
+        }
+        Ok(definition)
     }
 
     /// Parses and checks definition text; `path` is used in messages only.
@@ -227,6 +252,16 @@ impl Definition {
         check_packages("packages.php", &self.packages.php)?;
         check_relative_paths("packages.exclude", &self.packages.exclude)?;
         check_relative_paths("packages.keep", &self.packages.keep)?;
+        if let Some(app) = &self.app {
+            let target = app.target.strip_prefix('/').unwrap_or("");
+            if target.is_empty() || check_relative_paths("app.target", &[target.into()]).is_err() {
+                let reason = format!(
+                    "{:?} must be an absolute path other than / without empty or .. components",
+                    app.target
+                );
+                return Err(("app.target", reason));
+            }
+        }
         for key in self.env.keys() {
             if key.is_empty() || key.contains('=') || key == "PATH" || key == "PHP_VERSION" {
                 let reason = format!(
@@ -397,6 +432,27 @@ php = ["php8.2-cli"]
         );
         let error = parse(&text).expect_err("climbing keep pattern");
         assert!(error.to_string().contains("packages.keep"), "{error}");
+    }
+
+    #[test]
+    fn app_dir_is_resolved_against_the_definition() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("app.toml");
+        let text = format!("{MINIMAL}\n[app]\ndir = \"../site\"\n");
+        std::fs::write(&file, text).expect("write");
+        let definition = Definition::load(&file).expect("valid definition");
+        let app = definition.app.expect("app table");
+        assert_eq!(app.dir, dir.path().join("../site"));
+        assert_eq!(app.target, "/var/www/html");
+    }
+
+    #[test]
+    fn app_target_must_be_absolute() {
+        for bad in ["var/www", "/", "/var/../etc", "/var//www"] {
+            let text = format!("{MINIMAL}\n[app]\ndir = \"site\"\ntarget = {bad:?}\n");
+            let error = parse(&text).expect_err(bad);
+            assert!(error.to_string().contains("app.target"), "{error}");
+        }
     }
 
     #[test]

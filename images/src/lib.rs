@@ -18,13 +18,15 @@
 //! - [`postconf`] replays what the maintainer scripts would have done:
 //!   accounts, directories, CA bundle, PHP module links, alternatives and
 //!   dpkg status.
-//! - [`overlay`] collects the top layer: phpeek's binaries, templates and
+//! - [`overlay`] collects the phpeek layer: phpeek's binaries, templates and
 //!   the php-fpm and nginx configs that phpeek-pm's built-in config expects.
+//!   With an `[app]` table, [`app`] adds the app folder as one more layer.
 //! - [`layer`] writes each tree as a sorted, fixed-metadata tar with a
 //!   fixed gzip header; [`image`] writes the config and manifest;
 //!   [`output`] assembles an OCI layout or a docker archive, and [`load`]
 //!   puts the image into local podman storage.
 
+pub mod app;
 pub mod apt;
 pub mod builder;
 pub mod deb;

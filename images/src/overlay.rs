@@ -1,4 +1,5 @@
-//! The top layer: phpeek's binaries, templates and default configs.
+//! The phpeek layer: phpeek's binaries, templates and default configs. It
+//! is the top layer unless the definition adds an app layer.
 //!
 //! - `/usr/local/bin/phpeek-pm` and `/usr/local/bin/phpeek-entrypoint`,
 //!   copied from the release build;
@@ -12,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use crate::tree::{Node, Tree, TreeError};
 
-/// Errors raised while collecting the top layer.
+/// Errors raised while collecting the phpeek layer.
 #[derive(Debug, thiserror::Error)]
 pub enum OverlayError {
     /// A binary to ship is missing.
@@ -42,7 +43,7 @@ pub enum OverlayError {
     Tree(#[from] TreeError),
 }
 
-/// Source paths of the top layer's files.
+/// Source paths of the phpeek layer's files.
 #[derive(Debug, Clone)]
 pub struct OverlaySources {
     /// The `phpeek-pm` binary.
@@ -87,7 +88,7 @@ fn binaries(sources: &OverlaySources) -> [(&'static str, &Path, &'static str); 2
     ]
 }
 
-/// Builds the top layer for PHP `php_version`.
+/// Builds the phpeek layer for PHP `php_version`.
 ///
 /// # Errors
 ///

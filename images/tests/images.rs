@@ -3,7 +3,8 @@
 //! They download Debian packages, need root for podman and take several
 //! minutes, so they are `#[ignore]`d. `images/tests/run-image-tests.sh`
 //! sets up podman and runs them one at a time with `--ignored`. They use
-//! the release `phpeek-pm` (`cargo build --release --workspace` first).
+//! the release `phpeek-pm` and `phpeek-entrypoint` (`cargo build --release
+//! --workspace` first).
 
 mod support;
 
@@ -11,10 +12,13 @@ use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use support::{build, definition, http_get, layout_digest, podman, require_podman, Container};
+use support::{
+    build, definition, docroot_volume, http_get, layout_digest, podman, require_podman, Container,
+};
 
 const BOOKWORM_82: &str = "php-fpm-nginx-8.2-bookworm.toml";
 const TRIXIE_84: &str = "php-fpm-nginx-8.4-trixie.toml";
+const LARAVEL_82: &str = "laravel-fixture-8.2-bookworm.toml";
 
 /// One definition built twice, the first build loaded into podman.
 #[derive(Clone, Debug)]
@@ -99,16 +103,39 @@ fn trixie_84_builds_reproducibly() {
     assert_reproducible(TRIXIE_84);
 }
 
-/// Starts the image, waits for /health, fetches the PHP page and checks
-/// PID 1.
+/// Returns whether a sample line of `metrics` has the name `name`, the
+/// label `label` and the value `value`, such as
+/// `phpeek_pm_process_up{process="php-fpm",instance="php-fpm-0"} 1`.
+fn has_sample(metrics: &str, name: &str, label: &str, value: &str) -> bool {
+    metrics.lines().any(|line| {
+        let Some((series, sample)) = line.rsplit_once(' ') else {
+            return false;
+        };
+        let labels = series
+            .strip_prefix(name)
+            .and_then(|rest| rest.strip_prefix('{'));
+        let labels = labels.and_then(|rest| rest.strip_suffix('}'));
+        labels.is_some_and(|labels| labels.split(',').any(|pair| pair == label)) && sample == value
+    })
+}
+
+/// Starts the image in full mode, which turns phpeek-pm's metrics on, waits
+/// for /health, fetches the PHP page and /metrics, and checks PID 1.
 fn assert_serves(file: &str, php_version: &str) {
     let built = built(file);
+    let mut options = docroot_volume().to_vec();
+    options.extend([
+        "--env".to_string(),
+        "PHPEEK_PROCESS_MANAGER=phpeek-pm".to_string(),
+    ]);
     let container = Container::start(
         &built.reference,
         &format!("phpeek-image-test-serve-{}", php_version.replace('.', "")),
+        &options,
     );
+    let limit = Duration::from_secs(5);
 
-    let ready = container.wait_for_200("/health", Duration::from_secs(5));
+    let ready = container.wait_for_200("/health", limit);
     assert!(
         ready.is_some(),
         "no 200 from /health within 5 s\n{}",
@@ -121,9 +148,25 @@ fn assert_serves(file: &str, php_version: &str) {
     assert!(body.contains(&format!("php={php_version}.")), "{body}");
     assert!(body.contains("sapi=fpm-fcgi"), "{body}");
 
-    // TODO: check /metrics on port 9090 for phpeek_pm_process_up once
-    // phpeek-pm serves metrics. Until then, PID 1 being phpeek-pm shows
-    // that the entrypoint handed over to it.
+    // /metrics is read until php-fpm is reported up or the 5 s from
+    // `podman run` are over, because it may lag /health by a moment.
+    let mut metrics = String::new();
+    let mut fpm_up = false;
+    while !fpm_up && container.started.elapsed() < limit {
+        if let Ok((200, body)) = http_get(container.metrics_port, "/metrics", limit) {
+            metrics = body;
+            fpm_up = has_sample(&metrics, "phpeek_pm_process_up", "process=\"php-fpm\"", "1");
+        }
+        if !fpm_up {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    assert!(
+        fpm_up,
+        "no phpeek_pm_process_up{{process=\"php-fpm\"}} 1 within 5 s:\n{metrics}\n{}",
+        container.logs()
+    );
+
     let comm = podman(&["exec", &container.name, "cat", "/proc/1/comm"]);
     assert_eq!(
         String::from_utf8_lossy(&comm.stdout).trim(),
@@ -151,6 +194,7 @@ fn assert_graceful_stop(file: &str, php_version: &str) {
     let container = Container::start(
         &built.reference,
         &format!("phpeek-image-test-stop-{}", php_version.replace('.', "")),
+        &docroot_volume(),
     );
     assert!(
         container
@@ -216,13 +260,6 @@ fn trixie_84_stop_finishes_request_in_flight() {
 /// `podman run IMAGE php -v` goes through phpeek-entrypoint, which must
 /// run the command instead of phpeek-pm.
 fn assert_php_v(file: &str, php_version: &str) {
-    if !support::entrypoint().real {
-        eprintln!(
-            "skipped: phpeek-entrypoint is the test stand-in, which always runs phpeek-pm; \
-             this test runs once the real entrypoint is built into target/release"
-        );
-        return;
-    }
     let built = built(file);
     let output = podman(&[
         "run",
@@ -295,5 +332,92 @@ fn full_disk_names_path_and_size() {
     assert!(stderr.contains("MiB needed)"), "{stderr}");
 }
 
-// The Laravel image test (acceptance item 4) is added after the entrypoint
-// is merged; see test_laravel_image in run-image-tests.sh.
+/// Polls `podman exec NAME cat PATH` until the file contains `text`;
+/// returns the last contents read.
+fn wait_for_file_text(container: &Container, path: &str, text: &str, limit: Duration) -> String {
+    let deadline = Instant::now() + limit;
+    loop {
+        let output = podman(&["exec", &container.name, "cat", path]);
+        let contents = String::from_utf8_lossy(&output.stdout).into_owned();
+        if contents.contains(text) || Instant::now() >= deadline {
+            return contents;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Returns a fresh Laravel APP_KEY: "base64:" and 32 random bytes, as
+/// AES-256-CBC needs.
+fn random_app_key() -> String {
+    let mut bytes = [0u8; 32];
+    let mut random = std::fs::File::open("/dev/urandom").expect("open /dev/urandom");
+    std::io::Read::read_exact(&mut random, &mut bytes).expect("read /dev/urandom");
+    format!("base64:{}", support::base64(&bytes))
+}
+
+/// Builds the Laravel fixture image (the 8.2 image plus an app layer) and
+/// runs it. The entrypoint's hooks cache the config and migrate, as
+/// environment variables request. Then nginx serves the Blade page, and the
+/// queue worker, which a variable enables, runs a job that a route
+/// dispatched.
+#[test]
+#[ignore = "builds an app image; run images/tests/run-image-tests.sh"]
+fn laravel_fixture_image_migrates_serves_and_runs_jobs() {
+    require_podman();
+    let output = build(&definition(LARAVEL_82), &["--load"]);
+    assert!(output.status.success(), "build of {LARAVEL_82} failed");
+
+    let app_key = format!("APP_KEY={}", random_app_key());
+    let variables = [
+        "PHPEEK_PROCESS_MANAGER=phpeek-pm",
+        "LARAVEL_OPTIMIZE_CONFIG=true",
+        "LARAVEL_MIGRATE_ENABLED=true",
+        "DB_CONNECTION=sqlite",
+        "QUEUE_CONNECTION=database",
+        &app_key,
+        "PHPEEK_PM_PROCESS_QUEUE_DEFAULT_ENABLED=true",
+    ];
+    let options: Vec<String> = variables
+        .iter()
+        .flat_map(|variable| ["--env".to_string(), variable.to_string()])
+        .collect();
+    let container = Container::start(
+        "localhost/phpeek/laravel-fixture:8.2-bookworm",
+        "phpeek-image-test-laravel",
+        &options,
+    );
+
+    // The hooks run before nginx starts, so the first 200 of / comes after
+    // config:cache and migrate.
+    let ready = container.wait_for_200("/", Duration::from_secs(60));
+    assert!(
+        ready.is_some(),
+        "no 200 from / within 60 s\n{}",
+        container.logs()
+    );
+    let logs = container.logs();
+    for hook in ["config-cache", "migrate"] {
+        let finished = format!("\"msg\":\"hook finished\",\"hook\":\"{hook}\"");
+        assert!(logs.contains(&finished), "{hook} did not finish:\n{logs}");
+    }
+
+    let (status, body) = http_get(container.port, "/", Duration::from_secs(5)).expect("GET /");
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("phpeek-laravel-fixture-ok"), "{body}");
+    assert!(body.contains("Laravel 8."), "{body}");
+
+    let tag = format!("image-job-{}", std::process::id());
+    let dispatch = format!("/dispatch/{tag}");
+    let (status, body) =
+        http_get(container.port, &dispatch, Duration::from_secs(5)).expect("GET /dispatch");
+    assert_eq!(status, 200, "{body}\n{}", container.logs());
+    assert!(body.contains(&format!("dispatched {tag}")), "{body}");
+
+    let jobs_log = "/var/www/html/storage/logs/jobs.log";
+    let contents = wait_for_file_text(&container, jobs_log, &tag, Duration::from_secs(30));
+    assert!(
+        contents.contains(&tag),
+        "{tag} never reached {jobs_log}: {contents:?}\n{}",
+        container.logs()
+    );
+}

@@ -7,7 +7,6 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 /// Root of the workspace.
@@ -41,60 +40,8 @@ pub(crate) fn cache_dir() -> PathBuf {
     }
 }
 
-/// The phpeek-entrypoint to ship, and whether it is the real one.
-pub(crate) struct Entrypoint {
-    /// Binary or script path.
-    pub(crate) path: PathBuf,
-    /// False for the test stand-in.
-    pub(crate) real: bool,
-}
-
-/// Returns the release `phpeek-entrypoint` when it exists, else a test
-/// stand-in script.
-///
-/// TEST STAND-IN: the script ignores its arguments and execs phpeek-pm
-/// with the built-in configuration. It lives only in this test's temp dir
-/// and exists until the real entrypoint is merged into this workspace.
-pub(crate) fn entrypoint() -> &'static Entrypoint {
-    static ENTRYPOINT: OnceLock<(Entrypoint, Option<tempfile::TempDir>)> = OnceLock::new();
-    let (entrypoint, _dir) = ENTRYPOINT.get_or_init(|| {
-        let real = release_dir().join("phpeek-entrypoint");
-        if real.is_file() {
-            return (
-                Entrypoint {
-                    path: real,
-                    real: true,
-                },
-                None,
-            );
-        }
-        let dir = tempfile::tempdir().expect("temp dir for the stand-in");
-        let path = dir.path().join("phpeek-entrypoint");
-        std::fs::write(
-            &path,
-            "#!/bin/sh\n\
-             # TEST STAND-IN for phpeek-entrypoint (phpeek-image tests only):\n\
-             # ignores its arguments and runs phpeek-pm's built-in config.\n\
-             exec /usr/local/bin/phpeek-pm\n",
-        )
-        .expect("write stand-in");
-        let status = Command::new("chmod")
-            .arg("755")
-            .arg(&path)
-            .status()
-            .expect("chmod");
-        assert!(status.success());
-        eprintln!(
-            "note: {} is missing; using a test stand-in entrypoint",
-            real.display()
-        );
-        (Entrypoint { path, real: false }, Some(dir))
-    });
-    entrypoint
-}
-
 /// Runs `phpeek-image build DEFINITION ARGS...` with the release
-/// phpeek-pm, the entrypoint from [`entrypoint`], and plain progress.
+/// phpeek-pm and phpeek-entrypoint, and plain progress.
 pub(crate) fn build(definition: &Path, args: &[&str]) -> Output {
     let output = Command::new(env!("CARGO_BIN_EXE_phpeek-image"))
         .arg("build")
@@ -107,7 +54,7 @@ pub(crate) fn build(definition: &Path, args: &[&str]) -> Output {
         .arg("--pm-bin")
         .arg(release_dir().join("phpeek-pm"))
         .arg("--entrypoint-bin")
-        .arg(&entrypoint().path)
+        .arg(release_dir().join("phpeek-entrypoint"))
         .args(args)
         .output()
         .expect("run phpeek-image");
@@ -157,31 +104,44 @@ pub(crate) struct Container {
     pub(crate) name: String,
     /// Host port on 127.0.0.1 published to the container's port 80.
     pub(crate) port: u16,
+    /// Host port on 127.0.0.1 published to the container's port 9090,
+    /// where phpeek-pm serves /metrics when metrics are enabled.
+    pub(crate) metrics_port: u16,
     /// When `podman run` was started.
     pub(crate) started: Instant,
 }
 
+/// Returns the podman options that mount examples/app/public read-only as
+/// the docroot.
+pub(crate) fn docroot_volume() -> [String; 2] {
+    let docroot = workspace().join("examples/app/public");
+    let volume = format!("{}:/var/www/html/public:ro", docroot.display());
+    ["--volume".to_string(), volume]
+}
+
 impl Container {
-    /// Starts `image` detached as `name`, with examples/app/public mounted
-    /// read-only as the docroot and port 80 published on 127.0.0.1.
-    pub(crate) fn start(image: &str, name: &str) -> Container {
+    /// Starts `image` detached as `name`, with the extra `podman run`
+    /// options in `options`, and ports 80 and 9090 published on 127.0.0.1.
+    pub(crate) fn start(image: &str, name: &str, options: &[String]) -> Container {
         let _ = podman(&["rm", "--force", "--time", "0", name]);
         let port = free_port();
-        let docroot = workspace().join("examples/app/public");
-        let volume = format!("{}:/var/www/html/public:ro", docroot.display());
+        let metrics_port = free_port();
         let publish = format!("127.0.0.1:{port}:80");
-        let started = Instant::now();
-        let output = podman(&[
+        let publish_metrics = format!("127.0.0.1:{metrics_port}:9090");
+        let mut args = vec![
             "run",
             "--detach",
             "--name",
             name,
             "--publish",
             &publish,
-            "--volume",
-            &volume,
-            image,
-        ]);
+            "--publish",
+            &publish_metrics,
+        ];
+        args.extend(options.iter().map(String::as_str));
+        args.push(image);
+        let started = Instant::now();
+        let output = podman(&args);
         assert!(
             output.status.success(),
             "podman run failed: {}",
@@ -190,6 +150,7 @@ impl Container {
         Container {
             name: name.to_string(),
             port,
+            metrics_port,
             started,
         }
     }
@@ -248,4 +209,24 @@ pub(crate) fn http_get(port: u16, path: &str, timeout: Duration) -> std::io::Res
         .map(|(_, body)| body.to_string())
         .unwrap_or_default();
     Ok((status, body))
+}
+
+/// Encodes `bytes` as standard base64 with padding (RFC 4648, section 4).
+pub(crate) fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut text = String::new();
+    for chunk in bytes.chunks(3) {
+        let mut group = [0u8; 3];
+        group[..chunk.len()].copy_from_slice(chunk);
+        let bits = u32::from_be_bytes([0, group[0], group[1], group[2]]);
+        for index in 0..4 {
+            if index <= chunk.len() {
+                let sextet = (bits >> (18 - 6 * index)) & 0x3f;
+                text.push(char::from(ALPHABET[sextet as usize]));
+            } else {
+                text.push('=');
+            }
+        }
+    }
+    text
 }
