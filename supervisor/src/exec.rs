@@ -26,10 +26,10 @@ pub(crate) const KILL_GRACE: Duration = Duration::from_secs(1);
 /// Maximum wait for a probe's pipes to close after it exited.
 const PROBE_TAIL_WAIT: Duration = Duration::from_millis(200);
 
-/// Longest tail of probe output kept for the failure message.
+/// Maximum tail of probe output kept for the failure message.
 const PROBE_OUTPUT_TAIL: usize = 512;
 
-/// Where and as whom commands of one process run.
+/// Environment, directory and account of the commands of one process.
 #[derive(Clone)]
 pub(crate) struct ExecContext {
     /// The reaper that collects the commands' exit statuses.
@@ -42,7 +42,7 @@ pub(crate) struct ExecContext {
     pub(crate) user: Option<Credentials>,
 }
 
-/// How a command ended.
+/// Outcome of a command.
 #[derive(Debug)]
 pub(crate) enum Outcome {
     /// It exited on its own.
@@ -105,7 +105,7 @@ pub(crate) async fn run(
     let output = match tokio::time::timeout(PROBE_TAIL_WAIT, &mut tail).await {
         Ok(Ok(output)) => output,
         _ => {
-            // Something outside the group still holds the pipes.
+            // Something outside the group still has the pipes open.
             tail.abort();
             String::new()
         }

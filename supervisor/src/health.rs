@@ -28,7 +28,7 @@ pub(crate) enum HealthEvent {
     Healthy,
     /// `failure_threshold` probes in a row failed; the monitor has ended.
     Unhealthy {
-        /// Why the last probe failed.
+        /// Reason the last probe failed.
         reason: String,
     },
 }

@@ -48,7 +48,7 @@ pub(crate) struct HookError {
     pub(crate) stage: &'static str,
     /// Attempts made.
     pub(crate) attempts: u32,
-    /// Why the last attempt failed.
+    /// Reason the last attempt failed.
     pub(crate) reason: String,
 }
 

@@ -1,7 +1,7 @@
 //! phpeek: the supervision library behind `phpeek-pm`.
 //!
 //! `phpeek-pm` runs as PID 1 in PHP containers and keeps php-fpm, nginx,
-//! queue workers and the rest alive. This crate holds all of its logic; the
+//! queue workers and the rest alive. This crate contains all of its logic; the
 //! binary only parses arguments, loads the config and calls
 //! [`supervisor::run`].
 //!

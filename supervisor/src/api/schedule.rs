@@ -46,7 +46,7 @@ pub(crate) async fn resume(
     Ok(Json(json!({"process": name, "status": "resumed"})))
 }
 
-/// Answers 404 unless `name` is a scheduled task.
+/// Returns a 404 error unless `name` is a scheduled task.
 fn require_scheduled(state: &ApiState, name: &str) -> Result<(), ApiError> {
     let controller = state.controller()?;
     match controller.process(name) {

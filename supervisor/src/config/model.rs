@@ -34,7 +34,7 @@ pub struct Global {
     pub log_level: LogLevel,
     /// Output format of every record. Default json.
     pub log_format: LogFormat,
-    /// Longest child output line kept in one record, in bytes. Default 64 KiB.
+    /// Maximum child output line kept in one record, in bytes. Default 64 KiB.
     pub log_max_line_bytes: usize,
     /// Restart policy for processes that don't set one. Default always.
     pub restart_policy: RestartPolicy,
@@ -48,11 +48,11 @@ pub struct Global {
     /// Uptime after which an instance's backoff and attempt count reset.
     /// Default 60 s.
     pub restart_reset_after: Duration,
-    /// Longest wait for each dependency condition at start. Default 5 min.
+    /// Maximum wait for each dependency condition at start. Default 5 min.
     pub dependency_timeout: Duration,
-    /// What phpeek-pm does when a process becomes fatal. Default shutdown.
+    /// Action taken when a process becomes fatal. Default shutdown.
     pub on_fatal: FatalAction,
-    /// What captures do while the output is behind. Default block.
+    /// Behaviour of captures while the output is behind. Default block.
     pub log_overflow: LogOverflow,
     /// Joining of continuation lines, for processes that don't set their own.
     pub log_multiline: Multiline,
@@ -223,10 +223,10 @@ pub struct Multiline {
     /// the current one. When unset, the built-in rules for PHP and Laravel
     /// traces decide which lines continue a record.
     pub start_pattern: Option<Regex>,
-    /// Longest time a record waits for more lines, counted from its first
+    /// Maximum time a record waits for more lines, counted from its first
     /// line. Default 500 ms.
     pub timeout: Duration,
-    /// Most lines in one record. Default 100.
+    /// Maximum lines in one record. Default 100.
     pub max_lines: u32,
 }
 
@@ -371,7 +371,7 @@ pub enum RestartPolicy {
     Never,
 }
 
-/// What happens once a process is fatal (out of restart attempts).
+/// Action once a process is fatal (out of restart attempts).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FatalAction {
     /// Stop everything gracefully and exit with [`crate::ExitCode::Fatal`].
