@@ -321,7 +321,7 @@ def parse_args() -> argparse.Namespace:
     if not os.access(args.binary, os.X_OK):
         parser.error(
             f"{args.binary} not found or not executable. "
-            "Build it with: cargo build --release -p phpeek-supervisor"
+            "Build it with: scripts/build-release.sh"
         )
     return args
 
@@ -376,7 +376,7 @@ def main() -> int:
         f"{(time.monotonic() - began) / 60:.1f} min."
     )
     rerun = (
-        "cargo build --release -p phpeek-supervisor\n"
+        "scripts/build-release.sh\n"
         "bench/compare.sh     # --runs N, --idle-seconds S, --quick, --only LIST,\n"
         "                     # --update-benchmarks"
     )

@@ -6,7 +6,7 @@
 #                         [--only LIST] [--update-benchmarks] [--binary PATH]
 #
 # Needs python3 3.10 or later and a release build of phpeek-pm:
-#   cargo build --release -p phpeek-supervisor
+#   scripts/build-release.sh
 # As root it installs the Debian packages supervisor, s6, tini and time
 # when one is missing.
 set -euo pipefail

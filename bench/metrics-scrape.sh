@@ -10,7 +10,7 @@
 # prints the median, 90th percentile and maximum of curl's time_total, and
 # the size of one scrape. Each scrape reads /proc for every instance, so the
 # time covers the /proc scan, the collector and the text encoding. Build
-# first with: cargo build --release -p phpeek-supervisor
+# first with: scripts/build-release.sh
 set -euo pipefail
 
 repo_dir=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
@@ -33,7 +33,7 @@ for tool in curl python3; do
     }
 done
 [[ -x $binary ]] || {
-    echo "metrics-scrape.sh: $binary not found; build it with cargo build --release" >&2
+    echo "metrics-scrape.sh: $binary not found; build it with scripts/build-release.sh" >&2
     exit 1
 }
 

@@ -7,7 +7,7 @@
 #                                  [--binary PATH]
 #
 # It only needs target/release/phpeek-pm (or --binary) and python3 3.10 or
-# later. Build first with: cargo build --release -p phpeek-supervisor
+# later. Build first with: scripts/build-release.sh
 set -euo pipefail
 
 bench_dir=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)

@@ -337,7 +337,7 @@ def parse_args() -> argparse.Namespace:
     if not os.access(args.binary, os.X_OK):
         parser.error(
             f"{args.binary} not found or not executable. "
-            "Build it with: cargo build --release -p phpeek-supervisor"
+            "Build it with: scripts/build-release.sh"
         )
     return args
 

@@ -18,7 +18,7 @@ use crate::tree::{Node, Tree, TreeError};
 pub enum OverlayError {
     /// A binary to ship is missing.
     #[error(
-        "{name} not found at {path}: build it with `cargo build --release --workspace` \
+        "{name} not found at {path}: build it with `scripts/build-release.sh` \
          or pass {flag} PATH"
     )]
     MissingBinary {
@@ -217,7 +217,7 @@ mod tests {
         let text = error.to_string();
         assert!(text.contains("phpeek-entrypoint"), "{text}");
         assert!(text.contains("--entrypoint-bin"), "{text}");
-        assert!(text.contains("cargo build --release --workspace"), "{text}");
+        assert!(text.contains("scripts/build-release.sh"), "{text}");
     }
 
     #[test]

@@ -62,7 +62,7 @@ fn missing_entrypoint_fails_with_build_hint() {
         text.contains(&format!("phpeek-entrypoint not found at {absent}")),
         "{text}"
     );
-    assert!(text.contains("cargo build --release --workspace"), "{text}");
+    assert!(text.contains("scripts/build-release.sh"), "{text}");
     assert!(!text.contains("panicked"), "{text}");
 }
 

@@ -3,8 +3,8 @@
 //! They download Debian packages, need root for podman and take several
 //! minutes, so they are `#[ignore]`d. `images/tests/run-image-tests.sh`
 //! sets up podman and runs them one at a time with `--ignored`. They use
-//! the release `phpeek-pm` and `phpeek-entrypoint` (`cargo build --release
-//! --workspace` first).
+//! the release `phpeek-pm` and `phpeek-entrypoint` (`scripts/build-release.sh`
+//! first).
 
 mod support;
 

@@ -4,7 +4,8 @@
 # Usage: images/tests/run-image-tests.sh [TEST-NAME-FILTER]
 #
 # Steps: set up podman (images/tests/podman-env.sh, root needed to install
-# it), build the release binaries with `cargo build --release --workspace`,
+# it), build the release binaries with `scripts/build-release.sh` and
+# check the static phpeek-pm (`scripts/check-static-build.sh`),
 # then run the #[ignore]d tests of images/tests/images.rs one at a time
 # (in release mode).
 # They build the 8.2 (bookworm) and 8.4 (trixie) images twice each,
@@ -24,7 +25,8 @@ cd -- "$(dirname -- "${BASH_SOURCE[0]}")/../.."
 . images/tests/podman-env.sh
 phpeek_podman_setup
 
-cargo build --release --workspace
+scripts/build-release.sh
+scripts/check-static-build.sh
 cargo test -p phpeek-image --test cli
 # --release: the tests run the phpeek-image binary of their own profile,
 # and a debug build compresses and hashes the layers slowly (about 70 s

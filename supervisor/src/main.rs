@@ -2,6 +2,7 @@
 
 mod cli;
 mod client;
+mod name_services;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -25,6 +26,7 @@ const CAPTURE_DRAIN_LIMIT: std::time::Duration = std::time::Duration::from_secs(
 const OUTPUT_FLUSH_LIMIT: std::time::Duration = std::time::Duration::from_secs(3);
 
 fn main() -> ExitCode {
+    name_services::pin_to_builtin_services();
     // An empty variable means "not set", as in a compose file that writes
     // `PHPEEK_PM_CONFIG:` with no value.
     if std::env::var_os("PHPEEK_PM_CONFIG").is_some_and(|value| value.is_empty()) {
@@ -36,7 +38,12 @@ fn main() -> ExitCode {
         Command::Serve => serve(&source),
         Command::CheckConfig { json } => check_config(&source, json),
         Command::Version => {
-            println!("phpeek-pm {}", env!("CARGO_PKG_VERSION"));
+            let linkage = if name_services::STATIC_LIBC {
+                "statically linked"
+            } else {
+                "dynamically linked"
+            };
+            println!("phpeek-pm {} ({linkage})", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS
         }
         Command::Health { url } => client::health(&source, url),

@@ -3,8 +3,7 @@
 //!
 //! # How it works
 //!
-//! One custom [`prometheus::core::Collector`] is registered in a private
-//! registry. At every scrape it reads the [`Controller`]'s status of each
+//! At every scrape, one collector reads the [`Controller`]'s status of each
 //! process, scans `/proc` for the CPU time and memory of each instance's
 //! process tree, and queries the optional [`MetricSources`] for scheduler and
 //! heartbeat statistics. Nothing samples in the background.
@@ -15,11 +14,10 @@
 mod collector;
 pub mod families;
 mod sources;
+mod text;
 mod usage;
 
 use std::sync::{Arc, OnceLock};
-
-use prometheus::{Encoder as _, Registry, TextEncoder};
 
 pub use sources::{HeartbeatSource, HeartbeatStats, TaskStats, TaskStatsSource};
 
@@ -43,42 +41,22 @@ pub struct MetricSources {
     pub heartbeats: Option<Arc<dyn HeartbeatSource>>,
 }
 
-/// The registry with phpeek-pm's collector.
+/// Renders phpeek-pm's metrics.
 pub struct Metrics {
-    registry: Registry,
+    collector: collector::Collector,
 }
 
-/// Rendering the exposition failed.
-#[derive(Debug, thiserror::Error)]
-#[error("failed to encode the metrics")]
-pub struct RenderError(#[source] prometheus::Error);
-
 impl Metrics {
-    /// Creates the registry over `controller` and `sources`.
+    /// Creates the metrics over `controller` and `sources`.
     pub fn new(controller: ControllerCell, sources: MetricSources) -> Metrics {
-        let registry = Registry::new();
-        let collector = collector::Collector::new(controller, sources);
-        if let Err(error) = registry.register(Box::new(collector)) {
-            // Only duplicate or invalid descriptors fail, which the unit
-            // tests of `families` rule out.
-            tracing::error!(error = %error, "could not register the metrics collector");
+        Metrics {
+            collector: collector::Collector::new(controller, sources),
         }
-        Metrics { registry }
     }
 
-    /// Collects every family and returns the text exposition.
-    ///
-    /// # Errors
-    ///
-    /// Fails only when the encoder rejects a family, which would be a bug in
-    /// the collector.
-    pub fn render(&self) -> Result<String, RenderError> {
-        let families = self.registry.gather();
-        let mut text = Vec::with_capacity(16 * 1024);
-        TextEncoder::new()
-            .encode(&families, &mut text)
-            .map_err(RenderError)?;
-        Ok(String::from_utf8_lossy(&text).into_owned())
+    /// Reads every value and returns the text exposition.
+    pub fn render(&self) -> String {
+        self.collector.render()
     }
 }
 
@@ -104,7 +82,7 @@ mod tests {
     #[test]
     fn without_controller_only_build_info_is_exported() {
         let metrics = Metrics::new(ControllerCell::default(), MetricSources::default());
-        let text = metrics.render().expect("renders");
+        let text = metrics.render();
 
         let version = env!("CARGO_PKG_VERSION");
         assert!(text.contains(&format!("phpeek_pm_build_info{{version=\"{version}\"}} 1")));
@@ -117,9 +95,7 @@ mod tests {
             tasks: Some(Arc::new(OneTask)),
             heartbeats: None,
         };
-        let text = Metrics::new(ControllerCell::default(), sources)
-            .render()
-            .expect("renders");
+        let text = Metrics::new(ControllerCell::default(), sources).render();
 
         assert!(text
             .contains("phpeek_pm_scheduled_task_total{process=\"backup\",status=\"failure\"} 1"));

@@ -12,11 +12,15 @@
 //! process is enough.
 
 use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::fs::File;
 use std::io::Read as _;
+use std::os::fd::{AsRawFd as _, FromRawFd as _};
 use std::path::Path;
 use std::sync::OnceLock;
 
+use nix::fcntl::{openat, OFlag};
+use nix::sys::stat::Mode;
 use nix::unistd::{sysconf, SysconfVar};
 
 /// Clock ticks per second when sysconf cannot tell, the Linux default.
@@ -57,35 +61,50 @@ impl ProcessTable {
     /// Reads the stat file of every process in `/proc`. Processes that exit
     /// during the scan are left out.
     pub(crate) fn scan() -> ProcessTable {
-        ProcessTable::scan_root(Path::new("/proc"))
+        ProcessTable::scan_root(Path::new("/proc"), PIDS_PER_THREAD)
     }
 
-    fn scan_root(root: &Path) -> ProcessTable {
+    /// Scans `root`, with one thread per `per_thread` processes.
+    fn scan_root(root: &Path, per_thread: usize) -> ProcessTable {
         let mut table = ProcessTable::default();
-        let Ok(directory) = std::fs::read_dir(root) else {
+        let Ok(directory) = File::open(root) else {
             return table;
         };
-        // One path and one buffer serve every file, because a scrape may
-        // read thousands of them.
-        let mut path = root.to_path_buf();
-        let mut buffer = Vec::with_capacity(512);
-        for entry in directory.flatten() {
-            let name = entry.file_name();
-            let Some(pid) = name.to_str().and_then(|name| name.parse().ok()) else {
-                continue;
-            };
-            path.push(&name);
-            path.push("stat");
-            buffer.clear();
-            let read = File::open(&path).and_then(|mut file| file.read_to_end(&mut buffer));
-            path.pop();
-            path.pop();
-            if read.is_err() {
-                continue;
+        let Ok(entries) = std::fs::read_dir(root) else {
+            return table;
+        };
+        let pids: Vec<i32> = entries
+            .flatten()
+            .filter_map(|entry| entry.file_name().to_str()?.parse().ok())
+            .collect();
+        // The kernel's work of opening and formatting each stat file is
+        // most of a scan's time, and it runs in parallel, so a scan of
+        // many processes is split over the CPUs. Small scans stay on the
+        // calling thread, which is cheaper than starting threads.
+        let workers = std::thread::available_parallelism()
+            .map_or(1, usize::from)
+            .min(MAX_SCAN_THREADS)
+            .min(pids.len().div_ceil(per_thread.max(1)))
+            .max(1);
+        if workers == 1 {
+            for (pid, entry) in read_stats(&directory, &pids) {
+                table.insert(pid, entry);
             }
-            if let Some(parsed) = std::str::from_utf8(&buffer).ok().and_then(parse_stat) {
-                table.insert(pid, parsed);
-            }
+            return table;
+        }
+        let chunk = pids.len().div_ceil(workers);
+        let parts: Vec<Vec<(i32, Entry)>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = pids
+                .chunks(chunk)
+                .map(|part| scope.spawn(|| read_stats(&directory, part)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|handle| handle.join().unwrap_or_default())
+                .collect()
+        });
+        for (pid, entry) in parts.into_iter().flatten() {
+            table.insert(pid, entry);
         }
         table
     }
@@ -123,6 +142,69 @@ impl ProcessTable {
             rss_bytes: pages.saturating_mul(page_size()),
         })
     }
+}
+
+/// Scans use one thread per this many processes, up to
+/// [`MAX_SCAN_THREADS`].
+const PIDS_PER_THREAD: usize = 256;
+
+/// Most threads one scan uses.
+const MAX_SCAN_THREADS: usize = 4;
+
+/// Reads `<pid>/stat` below `directory` for each of `pids`. Processes that
+/// exit meanwhile, or whose stat file can't be parsed, are left out.
+fn read_stats(directory: &File, pids: &[i32]) -> Vec<(i32, Entry)> {
+    let mut found = Vec::with_capacity(pids.len());
+    // One name and one buffer serve every file.
+    let mut name = String::with_capacity(24);
+    let mut buffer = [0u8; 2048];
+    for &pid in pids {
+        name.clear();
+        // Writing to a String cannot fail.
+        let _ = write!(name, "{pid}/stat");
+        let read = openat(
+            Some(directory.as_raw_fd()),
+            name.as_str(),
+            OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(std::io::Error::from)
+        // SAFETY: openat returned a new descriptor that nothing else owns.
+        .map(|fd| unsafe { File::from_raw_fd(fd) })
+        .and_then(|mut file| read_stat(&mut file, &mut buffer));
+        let Ok(length) = read else {
+            continue;
+        };
+        if let Some(entry) = std::str::from_utf8(&buffer[..length])
+            .ok()
+            .and_then(parse_stat)
+        {
+            found.push((pid, entry));
+        }
+    }
+    found
+}
+
+/// Reads a stat file into `buffer` and returns its length.
+///
+/// The kernel produces the whole line on the first read, so one read is
+/// enough whenever it returns fields up to `rss`; the read that would
+/// return end-of-file is skipped, which saves a system call per process.
+/// A line that fills the buffer is cut, and [`parse_stat`] rejects it if
+/// that loses a field it needs.
+fn read_stat(file: &mut File, buffer: &mut [u8]) -> std::io::Result<usize> {
+    let mut length = 0;
+    while length < buffer.len() {
+        let read = file.read(&mut buffer[length..])?;
+        if read == 0 {
+            break;
+        }
+        length += read;
+        if buffer[..length].ends_with(b"\n") {
+            break;
+        }
+    }
+    Ok(length)
 }
 
 /// Parses the fields of `/proc/<pid>/stat` that [`Entry`] needs.
@@ -224,6 +306,35 @@ mod tests {
     #[test]
     fn missing_leader_has_no_usage() {
         assert_eq!(table(&[(10, 1, [1, 1, 1, 1], 1)]).tree_usage(99), None);
+    }
+
+    #[test]
+    fn long_stat_is_cut_at_the_buffer_and_still_parses() {
+        let line = stat_line(&"x".repeat(40), 3, [1, 1, 1, 1], 9) + &" 0".repeat(200) + "\n";
+        let mut file = tempfile::tempfile().expect("temp file");
+        std::io::Write::write_all(&mut file, line.as_bytes()).expect("write");
+        std::io::Seek::rewind(&mut file).expect("rewind");
+        let mut buffer = [0u8; 256];
+
+        let length = read_stat(&mut file, &mut buffer).expect("reads");
+        assert_eq!(length, 256);
+        let entry = parse_stat(std::str::from_utf8(&buffer[..length]).expect("utf-8"));
+        assert_eq!(entry.map(|entry| entry.rss_pages), Some(9));
+    }
+
+    #[test]
+    fn scan_split_over_threads_finds_every_process() {
+        let pid = std::process::id() as i32;
+        let parent = std::os::unix::process::parent_id() as i32;
+
+        let table = ProcessTable::scan_root(Path::new("/proc"), 2);
+        assert!(table.tree_usage(pid).is_some());
+        assert!(table.tree_usage(parent).is_some());
+        assert!(table.entries.len() > 2, "{}", table.entries.len());
+        assert!(table
+            .children
+            .get(&parent)
+            .is_some_and(|children| children.contains(&pid)));
     }
 
     #[test]

@@ -36,14 +36,18 @@ pub(super) fn router(
         })
 }
 
+/// Renders the exposition on a blocking thread, since reading `/proc` for
+/// a thousand instances takes milliseconds that the runtime's one thread
+/// needs for reaping and forwarding output.
 async fn exposition(State(state): State<ProbeState>) -> Response {
-    match state.metrics.render() {
+    let metrics = Arc::clone(&state.metrics);
+    match tokio::task::spawn_blocking(move || metrics.render()).await {
         Ok(text) => ([(header::CONTENT_TYPE, CONTENT_TYPE)], text).into_response(),
         Err(error) => {
-            tracing::error!(error = %crate::exec::error_chain(&error), "metrics scrape failed");
+            tracing::error!(error = %error, "metrics scrape failed");
             (
                 StatusCode::INTERNAL_SERVER_ERROR,
-                "failed to encode the metrics\n",
+                "failed to render the metrics; see phpeek-pm's log\n",
             )
                 .into_response()
         }

@@ -9,11 +9,9 @@
 use std::collections::HashSet;
 use std::sync::{Mutex, PoisonError};
 
-use prometheus::core::{Collector as PrometheusCollector, Desc};
-use prometheus::proto::{Counter, Gauge, LabelPair, Metric, MetricFamily, MetricType};
-
-use super::families::{self, Family, Kind};
+use super::families;
 use super::sources::unix_seconds;
+use super::text::Sink;
 use super::usage::CpuCounters;
 use super::{ControllerCell, MetricSources};
 use crate::procfs::ProcessTable;
@@ -24,39 +22,36 @@ pub(crate) struct Collector {
     controller: ControllerCell,
     sources: MetricSources,
     cpu: Mutex<CpuCounters>,
-    descs: Vec<Desc>,
 }
 
 impl Collector {
     /// Creates a collector over `controller`, which may still be empty while
     /// pre-start hooks run.
     pub(crate) fn new(controller: ControllerCell, sources: MetricSources) -> Collector {
-        let descs = families::ALL
-            .iter()
-            .filter_map(|family| {
-                let labels = family
-                    .labels
-                    .iter()
-                    .map(|label| label.to_string())
-                    .collect();
-                let desc = Desc::new(
-                    family.name.to_owned(),
-                    family.help.to_owned(),
-                    labels,
-                    Default::default(),
-                );
-                desc.ok()
-            })
-            .collect();
         Collector {
             controller,
             sources,
             cpu: Mutex::default(),
-            descs,
         }
     }
 
-    fn add_processes(&self, processes: &[ProcessView], out: &mut Vec<MetricFamily>) {
+    /// Reads every value and returns the text exposition.
+    pub(crate) fn render(&self) -> String {
+        let mut out = String::with_capacity(16 * 1024);
+        let mut build = Sink::new(&families::BUILD_INFO);
+        build.set(&[env!("CARGO_PKG_VERSION")], 1.0);
+        build.append_to(&mut out);
+
+        if let Some(controller) = self.controller.get() {
+            self.add_processes(&controller.processes(), &mut out);
+        }
+        self.add_hooks(&mut out);
+        self.add_tasks(&mut out);
+        self.add_heartbeats(&mut out);
+        out
+    }
+
+    fn add_processes(&self, processes: &[ProcessView], out: &mut String) {
         let mut up = Sink::new(&families::PROCESS_UP);
         let mut restarts = Sink::new(&families::RESTARTS);
         let mut cpu_seconds = Sink::new(&families::CPU_SECONDS);
@@ -129,11 +124,11 @@ impl Collector {
             current,
             fatal,
         ] {
-            sink.collect_into(out);
+            sink.append_to(out);
         }
     }
 
-    fn add_hooks(&self, out: &mut Vec<MetricFamily>) {
+    fn add_hooks(&self, out: &mut String) {
         let Some(controller) = self.controller.get() else {
             return;
         };
@@ -142,10 +137,10 @@ impl Collector {
             let status = if run.success { "success" } else { "failure" };
             executions.set(&[&run.hook, run.stage, status], run.count as f64);
         }
-        executions.collect_into(out);
+        executions.append_to(out);
     }
 
-    fn add_tasks(&self, out: &mut Vec<MetricFamily>) {
+    fn add_tasks(&self, out: &mut String) {
         let Some(source) = &self.sources.tasks else {
             return;
         };
@@ -174,11 +169,11 @@ impl Collector {
             skips.set(&[name], task.skips as f64);
         }
         for sink in [last_run, next_run, last_exit, duration, runs, skips] {
-            sink.collect_into(out);
+            sink.append_to(out);
         }
     }
 
-    fn add_heartbeats(&self, out: &mut Vec<MetricFamily>) {
+    fn add_heartbeats(&self, out: &mut String) {
         let Some(source) = &self.sources.heartbeats else {
             return;
         };
@@ -192,98 +187,7 @@ impl Collector {
                 last_success.set(&[name], unix_seconds(time));
             }
         }
-        pings.collect_into(out);
-        last_success.collect_into(out);
-    }
-}
-
-impl PrometheusCollector for Collector {
-    fn desc(&self) -> Vec<&Desc> {
-        self.descs.iter().collect()
-    }
-
-    fn collect(&self) -> Vec<MetricFamily> {
-        let mut out = Vec::with_capacity(families::ALL.len());
-        let mut build = Sink::new(&families::BUILD_INFO);
-        build.set(&[env!("CARGO_PKG_VERSION")], 1.0);
-        build.collect_into(&mut out);
-
-        if let Some(controller) = self.controller.get() {
-            self.add_processes(&controller.processes(), &mut out);
-        }
-        self.add_hooks(&mut out);
-        self.add_tasks(&mut out);
-        self.add_heartbeats(&mut out);
-        out
-    }
-}
-
-/// A family being filled for one scrape.
-struct Sink {
-    family: &'static Family,
-    metrics: Vec<Metric>,
-}
-
-impl Sink {
-    fn new(family: &'static Family) -> Sink {
-        Sink {
-            family,
-            metrics: Vec::new(),
-        }
-    }
-
-    /// Adds the sample with label values `labels`, given in the family's
-    /// label order. Negative or non-finite counter values become 0.
-    fn set(&mut self, labels: &[&str], value: f64) {
-        if labels.len() != self.family.labels.len() {
-            tracing::debug!(metric = self.family.name, "wrong number of label values");
-            return;
-        }
-        let pairs = self
-            .family
-            .labels
-            .iter()
-            .zip(labels)
-            .map(|(name, value)| {
-                let mut pair = LabelPair::default();
-                pair.set_name((*name).to_owned());
-                pair.set_value((*value).to_owned());
-                pair
-            })
-            .collect();
-        let mut metric = Metric::from_label(pairs);
-        match self.family.kind {
-            Kind::Gauge => {
-                let mut gauge = Gauge::default();
-                gauge.set_value(value);
-                metric.set_gauge(gauge);
-            }
-            Kind::Counter => {
-                let mut counter = Counter::default();
-                counter.set_value(if value.is_finite() {
-                    value.max(0.0)
-                } else {
-                    0.0
-                });
-                metric.set_counter(counter);
-            }
-        }
-        self.metrics.push(metric);
-    }
-
-    /// Appends the family to `out`, unless it has no samples.
-    fn collect_into(self, out: &mut Vec<MetricFamily>) {
-        if self.metrics.is_empty() {
-            return;
-        }
-        let mut family = MetricFamily::default();
-        family.set_name(self.family.name.to_owned());
-        family.set_help(self.family.help.to_owned());
-        family.set_field_type(match self.family.kind {
-            Kind::Gauge => MetricType::GAUGE,
-            Kind::Counter => MetricType::COUNTER,
-        });
-        family.set_metric(self.metrics);
-        out.push(family);
+        pings.append_to(out);
+        last_success.append_to(out);
     }
 }
