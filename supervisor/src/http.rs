@@ -4,9 +4,9 @@
 //! Both are bound before any process starts, so a taken port fails the
 //! start at once, and both serve from the start: until every process task
 //! exists, `/readyz` returns 503 and the API returns 503 `starting`. They
-//! stop accepting when shutdown begins, through axum's graceful shutdown
-//! driven by the supervisor's shutdown signal, and connections run as tasks
-//! on the same single-threaded runtime as the supervisor.
+//! stop accepting when shutdown begins, driven by the supervisor's shutdown
+//! signal, and connections run as tasks on the same single-threaded runtime
+//! as the supervisor. Connection limits and timeouts are on [`serve`].
 
 mod probes;
 
@@ -16,9 +16,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use tokio::net::TcpListener;
-use tokio::sync::watch;
-use tokio::task::JoinHandle;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
+use tokio::task::{JoinHandle, JoinSet};
 
 use crate::api::{self, ApiParts};
 use crate::config::{ApiSettings, Config, Global, MetricsSettings};
@@ -164,11 +167,19 @@ pub async fn run_supervised(
 }
 
 /// Serves `router` on `listener` until `stop` turns true.
+///
+/// Each connection is served by hyper with the limits a public port needs.
+/// At most [`MAX_CONNECTIONS`] are served at once, and more are closed as
+/// soon as they are accepted. A client has [`HEADER_READ_TIMEOUT`] to send
+/// a request's headers, which also ends a kept-alive connection idle that
+/// long. After [`CONNECTION_LIFETIME`], a connection finishes its request
+/// in flight and closes. When `stop` turns true, connections finish their
+/// requests in flight and close.
 fn serve(
     listener: TcpListener,
     router: Router,
     name: &'static str,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
 ) -> JoinHandle<()> {
     let address = listener
         .local_addr()
@@ -179,15 +190,96 @@ fn serve(
         address = address.as_deref(),
         "HTTP listener ready"
     );
-    tokio::spawn(async move {
-        let shutdown = async move {
-            let _ = stop.wait_for(|stopped| *stopped).await;
+    tokio::spawn(accept_loop(listener, router, name, stop))
+}
+
+/// Most connections one listener serves at once.
+const MAX_CONNECTIONS: usize = 64;
+
+/// Time a client has to send a request's headers, counted from the
+/// connection's start or the end of the previous response.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Age at which a connection is closed after its request in flight.
+const CONNECTION_LIFETIME: Duration = Duration::from_secs(120);
+
+/// Time a connection gets to finish its request in flight once it must
+/// close.
+const CONNECTION_DRAIN: Duration = Duration::from_secs(5);
+
+/// Pause after a failed accept, such as too many open files, so the loop
+/// doesn't spin.
+const ACCEPT_RETRY: Duration = Duration::from_millis(100);
+
+async fn accept_loop(
+    listener: TcpListener,
+    router: Router,
+    name: &'static str,
+    mut stop: watch::Receiver<bool>,
+) {
+    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let mut connections = JoinSet::new();
+    let mut refused = 0u64;
+    loop {
+        let accepted = tokio::select! {
+            _ = stop.wait_for(|stopped| *stopped) => break,
+            // Finished connections are collected as they end, so the set
+            // holds only live ones.
+            Some(_) = connections.join_next(), if !connections.is_empty() => continue,
+            accepted = listener.accept() => accepted,
         };
-        let served = axum::serve(listener, router)
-            .with_graceful_shutdown(shutdown)
-            .await;
-        if let Err(error) = served {
-            tracing::error!(listener = name, error = %error, "HTTP listener failed");
-        }
+        let stream = match accepted {
+            Ok((stream, _)) => stream,
+            Err(error) => {
+                tracing::warn!(listener = name, error = %error, "accepting a connection failed");
+                tokio::time::sleep(ACCEPT_RETRY).await;
+                continue;
+            }
+        };
+        let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
+            refused += 1;
+            // The first refusal and then one in a thousand are logged, so
+            // a flood of connections can't flood the log.
+            if refused % 1000 == 1 {
+                tracing::warn!(
+                    listener = name,
+                    limit = MAX_CONNECTIONS,
+                    refused,
+                    "too many open connections; closing new ones"
+                );
+            }
+            drop(stream);
+            continue;
+        };
+        let service = TowerToHyperService::new(router.clone());
+        connections.spawn(serve_connection(stream, service, stop.clone(), slot));
+    }
+    // Connections saw `stop` too and are finishing their requests.
+    let _ = tokio::time::timeout(CONNECTION_DRAIN, async {
+        while connections.join_next().await.is_some() {}
     })
+    .await;
+}
+
+async fn serve_connection(
+    stream: TcpStream,
+    service: TowerToHyperService<Router>,
+    mut stop: watch::Receiver<bool>,
+    _slot: OwnedSemaphorePermit,
+) {
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
+    let connection = builder.serve_connection(TokioIo::new(stream), service);
+    tokio::pin!(connection);
+    tokio::select! {
+        // Errors here are the client's doing (a reset, a timeout, bytes
+        // that aren't HTTP) and hyper has answered them where it could.
+        _ = connection.as_mut() => return,
+        _ = stop.wait_for(|stopped| *stopped) => {}
+        () = tokio::time::sleep(CONNECTION_LIFETIME) => {}
+    }
+    connection.as_mut().graceful_shutdown();
+    let _ = tokio::time::timeout(CONNECTION_DRAIN, connection).await;
 }
