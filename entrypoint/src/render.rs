@@ -38,10 +38,15 @@ pub(crate) enum RenderError {
         detail: String,
     },
     /// The output could not be written.
-    #[error("failed to write {path}")]
+    #[error(
+        "failed to write {path}{}",
+        setting.map(|name| format!(" (set {name} to a writable path)")).unwrap_or_default()
+    )]
     Write {
         /// The output file.
         path: String,
+        /// The variable that chose the path, once known.
+        setting: Option<&'static str>,
         /// The cause.
         #[source]
         source: io::Error,
@@ -135,6 +140,7 @@ fn describe(error: &minijinja::Error) -> String {
 pub(crate) fn write(path: &Path, text: &str) -> Result<(), RenderError> {
     let failed = |source| RenderError::Write {
         path: path.display().to_string(),
+        setting: None,
         source,
     };
     if let Some(folder) = path.parent() {
@@ -157,6 +163,7 @@ pub(crate) fn write_private(path: &Path, text: &str) -> Result<(), RenderError> 
 
     let failed = |source| RenderError::Write {
         path: path.display().to_string(),
+        setting: None,
         source,
     };
     let file_name = path.file_name().unwrap_or_default().to_string_lossy();

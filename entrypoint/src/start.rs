@@ -170,7 +170,9 @@ impl Start {
         let mut env = self.env.clone();
         // A one-off command such as a shell should start even when the
         // drop-in can't be written.
+        let outputs = &self.facts.outputs;
         if let Err(error) = self.render_php_ini(&mut env) {
+            let error = outputs.name_setting(error);
             message::info(format_args!(
                 "{error}; continuing without the php.ini drop-in"
             ));
@@ -184,11 +186,18 @@ impl Start {
     /// phpeek-pm with `extra` arguments.
     fn exec_stack(self, extra: &[OsString]) -> Result<Never, Failure> {
         let mut env = self.env.clone();
-        self.render_php_ini(&mut env)?;
+        let outputs = &self.facts.outputs;
+        let named = |error| outputs.name_setting(error);
+        self.render_php_ini(&mut env).map_err(named)?;
         let mode = self.facts.mode;
         let pm_env = mode::pm_environment(&env, &self.settings, mode);
         check_ports(&self.settings, &pm_env, mode)?;
-        let config = self.prepare_stack(&pm_env)?;
+        let config = self
+            .prepare_stack(&pm_env)
+            .map_err(|failure| match failure {
+                Failure::Render(error) => Failure::Render(named(error)),
+                other => other,
+            })?;
         run_init_scripts(&self.settings, &self.facts.app_dir, &env)?;
         enter(&self.facts.app_dir);
 
@@ -230,6 +239,7 @@ impl Start {
         let temp_dir = outputs.runtime_dir.join("nginx");
         render::create_folder(&temp_dir).map_err(|source| RenderError::Write {
             path: temp_dir.display().to_string(),
+            setting: None,
             source,
         })?;
         render(render::FPM_TEMPLATE, &outputs.fpm_conf())?;
@@ -285,7 +295,7 @@ impl Start {
             Err(error) => {
                 // The config error is the one to report, even when the
                 // rendered text can't be saved for reading it.
-                if let Err(RenderError::Write { path, source }) =
+                if let Err(RenderError::Write { path, source, .. }) =
                     render::write_private(path, rendered)
                 {
                     message::info(format_args!(

@@ -83,6 +83,16 @@ pub enum CtlError {
         #[source]
         source: reqwest::Error,
     },
+    /// The token can't be sent in an `Authorization` header.
+    #[error(
+        "the API token contains a character that an HTTP header can't carry, such as a \
+         newline or another control character; check --token, PHPEEK_PM_API_TOKEN or \
+         global.api_auth"
+    )]
+    InvalidToken,
+    /// The HTTP client could not be set up.
+    #[error("could not set up the HTTP client")]
+    Setup(#[source] reqwest::Error),
     /// The server responded with an error status.
     #[error("{message} (HTTP {status}{code})")]
     Rejected {
@@ -108,14 +118,21 @@ impl Client {
     ///
     /// # Errors
     ///
-    /// Fails when the HTTP client cannot be built.
-    pub fn new(base: &str, token: Option<String>) -> Result<Client, reqwest::Error> {
+    /// Fails when the token can't be sent in a header or the HTTP client
+    /// cannot be built.
+    pub fn new(base: &str, token: Option<String>) -> Result<Client, CtlError> {
+        let token = token.filter(|token| !token.is_empty());
+        if let Some(token) = &token {
+            reqwest::header::HeaderValue::from_str(&format!("Bearer {token}"))
+                .map_err(|_| CtlError::InvalidToken)?;
+        }
         let http = reqwest::Client::builder()
             .timeout(REQUEST_TIMEOUT)
-            .build()?;
+            .build()
+            .map_err(CtlError::Setup)?;
         Ok(Client {
             base: base.trim_end_matches('/').to_owned(),
-            token: token.filter(|token| !token.is_empty()),
+            token,
             http,
         })
     }
@@ -253,6 +270,17 @@ mod tests {
         assert_eq!("+2".parse(), Ok(ScaleChange::By(2)));
         assert_eq!("-1".parse(), Ok(ScaleChange::By(-1)));
         assert!("three".parse::<ScaleChange>().is_err());
+    }
+
+    #[test]
+    fn token_with_control_character_is_rejected() {
+        let error = Client::new("http://127.0.0.1:9", Some("abc\ndef".to_owned()))
+            .err()
+            .expect("rejected");
+
+        assert!(matches!(error, CtlError::InvalidToken));
+        assert!(error.to_string().contains("PHPEEK_PM_API_TOKEN"), "{error}");
+        assert!(Client::new("http://127.0.0.1:9", Some("abc-def".to_owned())).is_ok());
     }
 
     #[test]

@@ -195,7 +195,7 @@ fn absurd_scale_is_a_config_error() {
     assert_eq!(pm.wait(LONG), Some(2));
     let stderr = pm.stderr.all().join("\n");
     assert!(stderr.contains("processes.a.scale"), "{stderr}");
-    assert!(stderr.contains("from 0 to 10000"), "{stderr}");
+    assert!(stderr.contains("from 1 to 10000"), "{stderr}");
 }
 
 #[test]

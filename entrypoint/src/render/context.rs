@@ -24,6 +24,34 @@ pub(crate) struct Outputs {
 }
 
 impl Outputs {
+    /// Adds to a write failure the variable that chose the file's path:
+    /// PHPEEK_PM_RUNTIME_CONFIG for the phpeek-pm config, PHPEEK_RUNTIME_DIR
+    /// for everything in the runtime folder.
+    pub(crate) fn name_setting(&self, error: super::RenderError) -> super::RenderError {
+        match error {
+            super::RenderError::Write {
+                path,
+                setting: None,
+                source,
+            } => {
+                let written = std::path::Path::new(&path);
+                let setting = if written == self.pm_config {
+                    Some("PHPEEK_PM_RUNTIME_CONFIG")
+                } else if written.starts_with(&self.runtime_dir) {
+                    Some("PHPEEK_RUNTIME_DIR")
+                } else {
+                    None
+                };
+                super::RenderError::Write {
+                    path,
+                    setting,
+                    source,
+                }
+            }
+            other => other,
+        }
+    }
+
     /// Returns the path of the nginx main config.
     pub(crate) fn nginx_conf(&self) -> PathBuf {
         self.runtime_dir.join("nginx.conf")
@@ -240,5 +268,26 @@ mod tests {
         assert_eq!(max_age_seconds("90"), Some(90));
         assert_eq!(max_age_seconds("off"), None);
         assert_eq!(max_age_seconds("99999999999999999999y"), None);
+    }
+
+    #[test]
+    fn write_failures_name_the_variable_of_their_path() {
+        let outputs = Outputs {
+            runtime_dir: PathBuf::from("/run/phpeek"),
+            pm_config: PathBuf::from("/tmp/phpeek-pm.yaml"),
+        };
+        let failure = |path: &str| super::super::RenderError::Write {
+            path: path.to_owned(),
+            setting: None,
+            source: std::io::Error::from(std::io::ErrorKind::PermissionDenied),
+        };
+
+        let message = |path| outputs.name_setting(failure(path)).to_string();
+        assert_eq!(
+            message("/run/phpeek/nginx.conf"),
+            "failed to write /run/phpeek/nginx.conf (set PHPEEK_RUNTIME_DIR to a writable path)"
+        );
+        assert!(message("/tmp/phpeek-pm.yaml").contains("PHPEEK_PM_RUNTIME_CONFIG"));
+        assert_eq!(message("/elsewhere/x"), "failed to write /elsewhere/x");
     }
 }

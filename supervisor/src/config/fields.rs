@@ -244,6 +244,21 @@ impl<'e> Decoder<'e> {
         self.parse(field, |text| values::parse_int(text, min, max))
     }
 
+    /// Reads an integer from `min` to `max`, like [`Decoder::int`], except
+    /// that a number below `min` gets `below`'s message and hint.
+    pub(crate) fn int_with_floor(
+        &mut self,
+        field: &Field<'_>,
+        min: i64,
+        max: i64,
+        below: (&str, &str),
+    ) -> Option<i64> {
+        self.parse(field, |text| match text.parse::<i64>() {
+            Ok(value) if value < min => Err(Invalid::new(below.0.to_owned(), below.1)),
+            _ => values::parse_int(text, min, max),
+        })
+    }
+
     /// Reads a count of at least `min`.
     pub(crate) fn count(&mut self, field: &Field<'_>, min: u32) -> Option<u32> {
         let value = self.int(field, i64::from(min), i64::from(u32::MAX))?;

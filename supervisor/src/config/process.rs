@@ -214,14 +214,12 @@ fn decode_process(
 const MAX_SCALE: u32 = 10_000;
 
 fn read_scale(decoder: &mut Decoder<'_>, field: &Field<'_>, kind: ProcessKind) -> Option<u32> {
-    let scale = decoder.int(field, 0, i64::from(MAX_SCALE))? as u32;
-    if scale == 0 {
-        let hint = "to keep the process from running, set `enabled: false`";
-        decoder
-            .error(field, "scale must be at least 1")
-            .set_hint(hint);
-        return None;
-    }
+    let hint = format!(
+        "use a number from 1 to {MAX_SCALE}; to keep the process from running, \
+         set `enabled: false`"
+    );
+    let below = ("scale must be at least 1", hint.as_str());
+    let scale = decoder.int_with_floor(field, 1, i64::from(MAX_SCALE), below)? as u32;
     if scale > 1 && kind == ProcessKind::Oneshot {
         let hint = "remove `scale`, or make the process a longrun";
         decoder
@@ -523,13 +521,24 @@ mod tests {
     }
 
     #[test]
+    fn negative_scale_gets_the_same_floor() {
+        let error = only_error("processes:\n  web:\n    command: [a]\n    scale: -1\n");
+
+        assert_eq!(error.message, "scale must be at least 1");
+        assert!(error
+            .hint
+            .as_deref()
+            .is_some_and(|hint| hint.contains("from 1 to 10000")));
+    }
+
+    #[test]
     fn scale_zero_suggests_disabling() {
         let error = only_error("processes:\n  web:\n    command: [a]\n    scale: 0\n");
 
         assert_eq!(error.message, "scale must be at least 1");
         assert_eq!(
             error.hint.as_deref(),
-            Some("to keep the process from running, set `enabled: false`")
+            Some("use a number from 1 to 10000; to keep the process from running, set `enabled: false`")
         );
         assert_eq!(position(&error), (Some(4), Some(12)));
     }

@@ -25,7 +25,7 @@ pub(crate) struct Invalid {
 }
 
 impl Invalid {
-    fn new(message: String, hint: impl Into<String>) -> Invalid {
+    pub(crate) fn new(message: String, hint: impl Into<String>) -> Invalid {
         Invalid {
             message,
             hint: Some(hint.into()),
