@@ -116,7 +116,7 @@ pub(crate) async fn run_probe(
     process: &str,
 ) -> Result<(), String> {
     match probe {
-        Probe::Tcp { address } => timeout(limit, TcpStream::connect(address.as_str()))
+        Probe::Tcp { address } => timeout(limit, connect(address))
             .await
             .map_err(|_| format!("connect to {address} timed out"))?
             .map(drop)
@@ -147,9 +147,16 @@ pub(crate) async fn run_probe(
     }
 }
 
+/// Connects to `address`, a `host:port`, resolving the host without
+/// tokio's blocking pool (see [`crate::resolve`]).
+async fn connect(address: &str) -> std::io::Result<TcpStream> {
+    let addresses = crate::resolve::socket_addresses(address).await?;
+    TcpStream::connect(addresses.as_slice()).await
+}
+
 /// Sends a minimal HTTP/1.1 GET and returns the response status.
 async fn http_get(authority: &str, path: &str) -> std::io::Result<u16> {
-    let mut stream = TcpStream::connect(authority).await?;
+    let mut stream = connect(authority).await?;
     let request = format!(
         "GET {path} HTTP/1.1\r\nHost: {authority}\r\nUser-Agent: phpeek-pm\r\n\
          Connection: close\r\n\r\n"

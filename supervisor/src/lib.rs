@@ -36,6 +36,7 @@ mod process;
 mod procfs;
 pub mod readiness;
 mod reaper;
+mod resolve;
 mod restart;
 pub mod schedule;
 mod signals;

@@ -94,13 +94,23 @@ impl ProcessTable {
         }
         let chunk = pids.len().div_ceil(workers);
         let parts: Vec<Vec<(i32, Entry)>> = std::thread::scope(|scope| {
-            let handles: Vec<_> = pids
+            let directory = &directory;
+            let started: Vec<_> = pids
                 .chunks(chunk)
-                .map(|part| scope.spawn(|| read_stats(&directory, part)))
+                .map(|part| {
+                    let thread = std::thread::Builder::new()
+                        .spawn_scoped(scope, move || read_stats(directory, part));
+                    (part, thread)
+                })
                 .collect();
-            handles
+            // A part whose thread could not start, for example at the
+            // container's pids limit, is read here instead.
+            started
                 .into_iter()
-                .map(|handle| handle.join().unwrap_or_default())
+                .map(|(part, thread)| match thread {
+                    Ok(handle) => handle.join().unwrap_or_default(),
+                    Err(_) => read_stats(directory, part),
+                })
                 .collect()
         });
         for (pid, entry) in parts.into_iter().flatten() {

@@ -450,3 +450,90 @@ fn missing_working_dir_is_named() {
     });
     assert!(named >= 1, "{}", pm.transcript());
 }
+
+/// A pids cgroup (v1) of its own that phpeek-pm is moved into, removed on
+/// drop after the process left it.
+struct PidsCgroup {
+    path: std::path::PathBuf,
+}
+
+impl PidsCgroup {
+    /// Creates the cgroup, or returns none when this machine has no pids
+    /// controller at /sys/fs/cgroup/pids or the test isn't root.
+    fn create(name: &str) -> Option<PidsCgroup> {
+        let root = std::path::Path::new("/sys/fs/cgroup/pids");
+        if !root.join("cgroup.procs").exists() || unsafe { libc::geteuid() } != 0 {
+            return None;
+        }
+        let path = root.join(name);
+        std::fs::create_dir(&path).ok()?;
+        Some(PidsCgroup { path })
+    }
+
+    fn write(&self, file: &str, value: &str) {
+        std::fs::write(self.path.join(file), value)
+            .unwrap_or_else(|error| panic!("write {value} to {file}: {error}"));
+    }
+
+    fn current(&self) -> u64 {
+        std::fs::read_to_string(self.path.join("pids.current"))
+            .expect("pids.current")
+            .trim()
+            .parse()
+            .expect("a number")
+    }
+}
+
+impl Drop for PidsCgroup {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir(&self.path);
+    }
+}
+
+#[test]
+fn pids_limit_leaves_scrapes_and_named_health_checks_working() {
+    let name = format!("phpeek-test-{}", marker());
+    let Some(cgroup) = PidsCgroup::create(&name) else {
+        assert_ne!(
+            std::env::var("CI").as_deref(),
+            Ok("true"),
+            "CI needs root and the cgroup v1 pids controller for this test"
+        );
+        eprintln!("skipped: needs root and /sys/fs/cgroup/pids");
+        return;
+    };
+    let dir = Dir::new();
+    let port = support::free_port();
+    let config = format!(
+        "global:\n  shutdown_timeout: 10\n  metrics_enabled: true\n  \
+         metrics_address: 127.0.0.1\n  metrics_port: {port}\n\
+         processes:\n  idle:\n    command: [\"sleep\", \"600\"]\n    scale: 2\n    \
+         health_check:\n      type: tcp\n      address: localhost:{port}\n      \
+         initial_delay: 1s\n      period: 1s\n"
+    );
+    let mut pm = Pm::start(&dir, &config);
+    assert!(support::wait_for_port(port, LONG), "{}", pm.transcript());
+
+    // Only phpeek-pm moves; its children stay where they are. Then no
+    // thread or process can be added to it.
+    cgroup.write("cgroup.procs", &pm.pid().to_string());
+    cgroup.write("pids.max", &cgroup.current().to_string());
+
+    for _ in 0..3 {
+        let (status, body) = support::http_get(port, "/metrics", LONG)
+            .unwrap_or_else(|error| panic!("scrape failed: {error}\n{}", pm.transcript()));
+        assert_eq!(status, 200, "{body}");
+        assert!(
+            body.contains("phpeek_pm_process_current_scale{process=\"idle\"} 2"),
+            "{body}"
+        );
+    }
+    assert!(pm.transcript().contains("no thread for the metrics scrape"));
+    // The first probe runs after the limit is set and resolves `localhost`.
+    let healthy = pm.wait_event("process is healthy", Some("idle"), LONG);
+    assert!(healthy.is_some(), "{}", pm.transcript());
+
+    cgroup.write("pids.max", "max");
+    pm.signal(libc::SIGTERM);
+    assert_eq!(pm.wait(LONG), Some(0), "{}", pm.transcript());
+}

@@ -18,6 +18,8 @@ use crate::readiness;
 struct ProbeState {
     metrics: Arc<Metrics>,
     controller: ControllerCell,
+    /// Held while a scrape renders.
+    render_turn: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// Builds the router with the exposition at `metrics_path`.
@@ -33,23 +35,43 @@ pub(super) fn router(
         .with_state(ProbeState {
             metrics,
             controller,
+            render_turn: Arc::default(),
         })
 }
 
-/// Renders the exposition on a blocking thread, since reading `/proc` for
-/// a thousand instances takes milliseconds that the runtime's one thread
-/// needs for reaping and forwarding output.
+/// Serves the exposition. Rendering reads `/proc` for every instance,
+/// which takes milliseconds with a thousand of them, so it runs on a thread
+/// of its own while the runtime's one thread goes on reaping and forwarding
+/// output. One scrape renders at a time; concurrent scrapes wait their turn
+/// without holding a thread.
 async fn exposition(State(state): State<ProbeState>) -> Response {
-    let metrics = Arc::clone(&state.metrics);
-    match tokio::task::spawn_blocking(move || metrics.render()).await {
-        Ok(text) => ([(header::CONTENT_TYPE, CONTENT_TYPE)], text).into_response(),
+    let _turn = state.render_turn.lock().await;
+    let text = render_on_thread(Arc::clone(&state.metrics)).await;
+    ([(header::CONTENT_TYPE, CONTENT_TYPE)], text).into_response()
+}
+
+/// Renders `metrics` on a new thread, or on the calling one when no thread
+/// can be started (at the container's pids limit, say), since a scrape
+/// must never take phpeek-pm down.
+async fn render_on_thread(metrics: Arc<Metrics>) -> String {
+    let (sender, receiver) = tokio::sync::oneshot::channel();
+    let spawned = std::thread::Builder::new()
+        .name("metrics".to_owned())
+        .spawn({
+            let metrics = Arc::clone(&metrics);
+            move || {
+                let _ = sender.send(metrics.render());
+            }
+        });
+    match spawned {
+        Ok(_) => match receiver.await {
+            Ok(text) => text,
+            // The thread ended without sending; render here instead.
+            Err(_) => metrics.render(),
+        },
         Err(error) => {
-            tracing::error!(error = %error, "metrics scrape failed");
-            (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "failed to render the metrics; see phpeek-pm's log\n",
-            )
-                .into_response()
+            tracing::warn!(error = %error, "no thread for the metrics scrape; rendering inline");
+            metrics.render()
         }
     }
 }

@@ -73,6 +73,7 @@ impl Pinger {
         let client = reqwest::Client::builder()
             .timeout(REQUEST_TIMEOUT)
             .user_agent(concat!("phpeek-pm/", env!("CARGO_PKG_VERSION")))
+            .dns_resolver(std::sync::Arc::new(crate::resolve::Resolver))
             .build()?;
         Ok(Pinger { client, stats })
     }
