@@ -30,7 +30,8 @@ version=$("$binary" version)
 if readelf --program-headers "$binary" | grep -q INTERP; then
     die "$binary has a program interpreter, so it is dynamically linked"
 fi
-relocations=$(readelf --relocs "$binary" | grep -c R_X86_64_RELATIVE || true)
+# R_X86_64_RELATIVE, R_AARCH64_RELATIVE and so on, whatever the machine.
+relocations=$(readelf --relocs "$binary" | grep -cE 'R_[A-Z0-9]+_RELATIVE' || true)
 [[ $relocations == 0 ]] || die "$binary has $relocations relative relocations; expected none"
 note "$version, no interpreter, no relative relocations"
 

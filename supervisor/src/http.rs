@@ -203,9 +203,14 @@ const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// Age at which a connection is closed after its request in flight.
 const CONNECTION_LIFETIME: Duration = Duration::from_secs(120);
 
-/// Time a connection gets to finish its request in flight once it must
-/// close.
+/// Time a connection gets to finish its request in flight at shutdown.
+/// Shutdown itself waits at most [`SERVER_DRAIN`] per listener.
 const CONNECTION_DRAIN: Duration = Duration::from_secs(5);
+
+/// Time a connection gets to finish its request in flight once it reaches
+/// [`CONNECTION_LIFETIME`]: longer than the API's slowest request, a stop
+/// or restart that waits up to 30 s.
+const LIFETIME_DRAIN: Duration = Duration::from_secs(60);
 
 /// Pause after a failed accept, such as too many open files, so the loop
 /// doesn't spin.
@@ -273,13 +278,13 @@ async fn serve_connection(
         .header_read_timeout(HEADER_READ_TIMEOUT);
     let connection = builder.serve_connection(TokioIo::new(stream), service);
     tokio::pin!(connection);
-    tokio::select! {
+    let drain = tokio::select! {
         // Errors here are the client's doing (a reset, a timeout, bytes
         // that aren't HTTP) and hyper has answered them where it could.
         _ = connection.as_mut() => return,
-        _ = stop.wait_for(|stopped| *stopped) => {}
-        () = tokio::time::sleep(CONNECTION_LIFETIME) => {}
-    }
+        _ = stop.wait_for(|stopped| *stopped) => CONNECTION_DRAIN,
+        () = tokio::time::sleep(CONNECTION_LIFETIME) => LIFETIME_DRAIN,
+    };
     connection.as_mut().graceful_shutdown();
-    let _ = tokio::time::timeout(CONNECTION_DRAIN, connection).await;
+    let _ = tokio::time::timeout(drain, connection).await;
 }

@@ -21,6 +21,9 @@ const BUILT_IN_CONFIG: &str = include_str!("../../templates/phpeek-pm.default.ya
 /// Maximum wait at exit for child pipes to reach end of file.
 const CAPTURE_DRAIN_LIMIT: std::time::Duration = std::time::Duration::from_secs(2);
 
+/// Maximum wait at exit for tasks still running on the runtime's threads.
+const RUNTIME_SHUTDOWN_LIMIT: std::time::Duration = std::time::Duration::from_millis(200);
+
 /// Maximum wait at exit for stdout to take the last records. A reader that
 /// stopped reading must not keep phpeek-pm alive after its children.
 const OUTPUT_FLUSH_LIMIT: std::time::Duration = std::time::Duration::from_secs(3);
@@ -100,6 +103,9 @@ fn serve(source: &ConfigSource) -> ExitCode {
         }
     };
     let code = runtime.block_on(run(loaded));
+    // Dropping the runtime would wait for blocking tasks, such as a host
+    // name lookup stuck on an unreachable DNS server; the exit must not.
+    runtime.shutdown_timeout(RUNTIME_SHUTDOWN_LIMIT);
     ExitCode::from(code as u8)
 }
 

@@ -41,9 +41,7 @@ pub(crate) async fn socket_addresses(address: &str) -> io::Result<Vec<SocketAddr
     match spawned {
         Ok(_) => match receiver.await {
             Ok(found) => found,
-            Err(_) => Err(io::Error::other(
-                "the lookup thread ended without a result",
-            )),
+            Err(_) => Err(io::Error::other("the lookup thread ended without a result")),
         },
         Err(_) => lookup(address),
     }

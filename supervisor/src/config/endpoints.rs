@@ -111,12 +111,16 @@ fn port(decoder: &mut Decoder<'_>, field: &Field<'_>) -> Option<u16> {
 
 fn metrics_path(decoder: &mut Decoder<'_>, field: &Field<'_>) -> Option<String> {
     let path = decoder.text(field)?;
+    // Only characters that need no escaping in a URL and mean nothing to the
+    // router, which reads `{name}`, `*` and `:` as patterns.
     let valid = path.starts_with('/')
         && path.len() > 1
-        && !path.contains(|c: char| c.is_whitespace() || matches!(c, '?' | '#'));
+        && path
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '-' | '_' | '.' | '~'));
     if !valid {
         let message = format!("invalid metrics path `{path}`");
-        let hint = "use an absolute path without spaces, `?` or `#`, such as /metrics";
+        let hint = "use an absolute path of letters, digits and / - _ . ~, such as /metrics";
         decoder.error(field, message).set_hint(hint);
         return None;
     }
@@ -250,10 +254,24 @@ mod tests {
             ("  metrics_address: localhost\n", "global.metrics_address"),
             ("  metrics_path: metrics\n", "global.metrics_path"),
             ("  metrics_path: /readyz\n", "global.metrics_path"),
+            ("  metrics_path: \"/a/*rest\"\n", "global.metrics_path"),
+            ("  metrics_path: \"/:x\"\n", "global.metrics_path"),
+            ("  metrics_path: \"/{x}\"\n", "global.metrics_path"),
+            ("  metrics_path: \"/m}\"\n", "global.metrics_path"),
             ("  api_max_request_body: 0\n", "global.api_max_request_body"),
         ] {
             let error = only_error(&with_global(global));
             assert_eq!(error.path, path, "{global}");
+        }
+    }
+
+    #[test]
+    fn every_accepted_metrics_path_builds_a_router() {
+        for path in ["/metrics", "/prom/v1.0/scrape_~x-y", "/a/"] {
+            let yaml = with_global(&format!("  metrics_path: {path}\n"));
+            assert_eq!(config(&yaml).global.metrics.path, path);
+            // The router panics on a path it can't route; this must not.
+            let _ = axum::Router::<()>::new().route(path, axum::routing::get(|| async { "" }));
         }
     }
 

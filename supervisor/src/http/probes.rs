@@ -61,6 +61,7 @@ async fn render_on_thread(metrics: Arc<Metrics>) -> String {
             let metrics = Arc::clone(&metrics);
             move || {
                 let _ = sender.send(metrics.render());
+                return_free_memory();
             }
         });
     match spawned {
@@ -73,6 +74,17 @@ async fn render_on_thread(metrics: Arc<Metrics>) -> String {
             tracing::warn!(error = %error, "no thread for the metrics scrape; rendering inline");
             metrics.render()
         }
+    }
+}
+
+/// Gives free heap pages back to the kernel. A scrape allocates the whole
+/// text, and a burst of clients leaves their buffers freed in the middle of
+/// the heap, where glibc would keep them resident.
+fn return_free_memory() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: malloc_trim only releases memory that is already free.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }
 

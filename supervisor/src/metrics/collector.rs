@@ -43,7 +43,10 @@ impl Collector {
         build.append_to(&mut out);
 
         if let Some(controller) = self.controller.get() {
-            self.add_processes(&controller.processes(), &mut out);
+            // /proc is read before the status, so an instance that exits
+            // meanwhile shows as down rather than up without memory.
+            let table = ProcessTable::scan();
+            self.add_processes(&controller.processes(), &table, &mut out);
         }
         self.add_hooks(&mut out);
         self.add_tasks(&mut out);
@@ -51,7 +54,7 @@ impl Collector {
         out
     }
 
-    fn add_processes(&self, processes: &[ProcessView], out: &mut String) {
+    fn add_processes(&self, processes: &[ProcessView], table: &ProcessTable, out: &mut String) {
         let mut up = Sink::new(&families::PROCESS_UP);
         let mut restarts = Sink::new(&families::RESTARTS);
         let mut cpu_seconds = Sink::new(&families::CPU_SECONDS);
@@ -61,15 +64,6 @@ impl Collector {
         let mut current = Sink::new(&families::CURRENT_SCALE);
         let mut fatal = Sink::new(&families::FATAL);
 
-        let any_pid = processes
-            .iter()
-            .flat_map(|process| &process.status.instances)
-            .any(|instance| instance.pid.is_some());
-        let table = if any_pid {
-            ProcessTable::scan()
-        } else {
-            ProcessTable::default()
-        };
         let mut cpu = self.cpu.lock().unwrap_or_else(PoisonError::into_inner);
         let mut instance_ids = HashSet::new();
 
