@@ -537,3 +537,73 @@ fn pids_limit_leaves_scrapes_and_named_health_checks_working() {
     pm.signal(libc::SIGTERM);
     assert_eq!(pm.wait(LONG), Some(0), "{}", pm.transcript());
 }
+
+#[test]
+fn lookup_stuck_on_silent_dns_does_not_delay_the_exit() {
+    let root = unsafe { libc::geteuid() } == 0;
+    let tools = ["unshare", "ip", "python3"].iter().all(|tool| {
+        Command::new("sh")
+            .args(["-c", &format!("command -v {tool}")])
+            .output()
+            .is_ok_and(|out| out.status.success())
+    });
+    if !root || !tools {
+        assert_ne!(
+            std::env::var("CI").as_deref(),
+            Ok("true"),
+            "CI needs root, unshare, ip and python3 for this test"
+        );
+        eprintln!("skipped: needs root, unshare, ip and python3");
+        return;
+    }
+    let dir = Dir::new();
+    // A name server on 127.0.0.1 that never answers, so each lookup of the
+    // health check's host waits out the resolver's 15 s of retries.
+    dir.write(
+        "resolv.conf",
+        "nameserver 127.0.0.1\noptions timeout:5 attempts:3\n",
+    );
+    let config = dir.write(
+        "phpeek-pm.yaml",
+        "processes:\n  idle:\n    command: [\"sleep\", \"600\"]\n    health_check:\n      \
+         type: http\n      url: http://phpeek-silent-dns.test:18081/\n      period: 1s\n      \
+         timeout: 1s\n      failure_threshold: 100\n",
+    );
+    let script = r#"
+        set -e
+        ip link set lo up
+        mount --bind "$1/resolv.conf" /etc/resolv.conf
+        python3 -c 'import socket, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("127.0.0.1", 53))
+time.sleep(60)' &
+        silent=$!
+        sleep 0.3
+        "$2" -c "$3" >"$1/out.log" 2>&1 &
+        pm=$!
+        sleep 2.5
+        start=$(date +%s%N)
+        kill -TERM "$pm"
+        rc=0
+        wait "$pm" || rc=$?
+        end=$(date +%s%N)
+        kill "$silent"
+        echo "exit_ms=$(( (end - start) / 1000000 )) rc=$rc"
+    "#;
+    let output = Command::new("unshare")
+        .args(["--net", "--mount", "sh", "-c", script, "sh"])
+        .arg(dir.join(""))
+        .arg(binary())
+        .arg(&config)
+        .output()
+        .expect("run unshare");
+    let text = String::from_utf8_lossy(&output.stdout);
+    let log = std::fs::read_to_string(dir.join("out.log")).unwrap_or_default();
+    let field = |name: &str| -> Option<u64> {
+        let start = text.find(&format!("{name}="))? + name.len() + 1;
+        text[start..].split_whitespace().next()?.parse().ok()
+    };
+    assert_eq!(field("rc"), Some(0), "{text}\n{log}");
+    let took = field("exit_ms").unwrap_or(u64::MAX);
+    assert!(took < 3000, "exit took {took} ms after SIGTERM\n{log}");
+}
