@@ -32,6 +32,7 @@ pub mod http;
 pub mod logring;
 pub mod metrics;
 pub mod output;
+mod own_thread;
 mod process;
 mod procfs;
 pub mod readiness;

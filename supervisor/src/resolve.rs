@@ -1,12 +1,9 @@
 //! Host name lookups that can't take phpeek-pm down.
 //!
-//! tokio resolves a host name on its blocking thread pool, and panics when
-//! the pool has no thread and the OS refuses a new one, as happens at a
-//! container's pids limit. As PID 1, phpeek-pm must not end that way, so
-//! health checks and heartbeats resolve names here instead. A lookup runs
-//! on a thread of its own when one can start. Otherwise it runs on the
-//! calling thread, which then waits for it (usually /etc/hosts or one DNS
-//! round trip).
+//! tokio resolves a host name on its blocking thread pool, which panics at
+//! a container's pids limit (see [`crate::own_thread`]). So health checks
+//! and heartbeats resolve names here, on a thread of their own or, when
+//! none can start, on the calling thread, which then waits for the lookup.
 
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs as _};
@@ -21,30 +18,22 @@ pub(crate) async fn socket_addresses(address: &str) -> io::Result<Vec<SocketAddr
     if let Ok(numeric) = address.parse::<SocketAddr>() {
         return Ok(vec![numeric]);
     }
-    let lookup = |address: &str| -> io::Result<Vec<SocketAddr>> {
-        let found: Vec<SocketAddr> = address.to_socket_addrs()?.collect();
-        if found.is_empty() {
-            return Err(io::Error::new(
-                io::ErrorKind::NotFound,
-                format!("{address} has no address"),
-            ));
-        }
-        Ok(found)
-    };
-    let (sender, receiver) = tokio::sync::oneshot::channel();
+
     let owned = address.to_owned();
-    let spawned = std::thread::Builder::new()
-        .name("resolve".to_owned())
-        .spawn(move || {
-            let _ = sender.send(lookup(&owned));
-        });
-    match spawned {
-        Ok(_) => match receiver.await {
-            Ok(found) => found,
-            Err(_) => Err(io::Error::other("the lookup thread ended without a result")),
-        },
-        Err(_) => lookup(address),
+    let (found, _) = crate::own_thread::run("resolve", move || lookup(&owned)).await;
+    found
+}
+
+/// Looks up `address` with the C library, which may block.
+fn lookup(address: &str) -> io::Result<Vec<SocketAddr>> {
+    let found: Vec<SocketAddr> = address.to_socket_addrs()?.collect();
+    if found.is_empty() {
+        return Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("{address} has no address"),
+        ));
     }
+    Ok(found)
 }
 
 /// The resolver reqwest uses for heartbeat pings.

@@ -12,6 +12,7 @@ use axum::{Json, Router};
 use serde_json::json;
 
 use crate::metrics::{ControllerCell, Metrics, CONTENT_TYPE};
+use crate::own_thread;
 use crate::readiness;
 
 #[derive(Clone)]
@@ -40,41 +41,23 @@ pub(super) fn router(
 }
 
 /// Serves the exposition. Rendering reads `/proc` for every instance,
-/// which takes milliseconds with a thousand of them, so it runs on a thread
+/// which takes milliseconds with a thousand of them. So it runs on a thread
 /// of its own while the runtime's one thread goes on reaping and forwarding
-/// output. One scrape renders at a time; concurrent scrapes wait their turn
-/// without holding a thread.
+/// output. One scrape renders at a time, and concurrent scrapes wait their
+/// turn without holding a thread.
 async fn exposition(State(state): State<ProbeState>) -> Response {
     let _turn = state.render_turn.lock().await;
-    let text = render_on_thread(Arc::clone(&state.metrics)).await;
-    ([(header::CONTENT_TYPE, CONTENT_TYPE)], text).into_response()
-}
-
-/// Renders `metrics` on a new thread, or on the calling one when no thread
-/// can be started (at the container's pids limit, say), since a scrape
-/// must never take phpeek-pm down.
-async fn render_on_thread(metrics: Arc<Metrics>) -> String {
-    let (sender, receiver) = tokio::sync::oneshot::channel();
-    let spawned = std::thread::Builder::new()
-        .name("metrics".to_owned())
-        .spawn({
-            let metrics = Arc::clone(&metrics);
-            move || {
-                let _ = sender.send(metrics.render());
-                return_free_memory();
-            }
-        });
-    match spawned {
-        Ok(_) => match receiver.await {
-            Ok(text) => text,
-            // The thread ended without sending; render here instead.
-            Err(_) => metrics.render(),
-        },
-        Err(error) => {
-            tracing::warn!(error = %error, "no thread for the metrics scrape; rendering inline");
-            metrics.render()
-        }
+    let metrics = Arc::clone(&state.metrics);
+    let (text, no_thread) = own_thread::run("metrics", move || {
+        let text = metrics.render();
+        return_free_memory();
+        text
+    })
+    .await;
+    if let Some(error) = no_thread {
+        tracing::warn!(error = %error, "no thread for the metrics scrape; rendered inline");
     }
+    ([(header::CONTENT_TYPE, CONTENT_TYPE)], text).into_response()
 }
 
 /// Gives free heap pages back to the kernel. A scrape allocates the whole
