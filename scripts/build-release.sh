@@ -7,11 +7,10 @@
 # builds. phpeek-pm, which stays in memory as PID 1 of every container, is
 # built a second time on Linux with glibc: statically linked (it carries
 # the parts of glibc it uses) and at a fixed address (no PIE). That build
-# then replaces target/release/phpeek-pm. Measured with 10 children
-# (BENCHMARKS.md), it idles at about 4.6 MiB RSS instead of 7.8 MiB,
-# because the loader no longer writes the relocations of a position-
-# independent binary into private memory, and only the pages of glibc that
-# phpeek-pm uses are mapped.
+# then replaces target/release/phpeek-pm. With 10 children it idles at
+# about 4.6 MiB RSS instead of 7.8 MiB (BENCHMARKS.md). The loader no longer
+# writes the relocations of a position-independent binary into private
+# memory, and only the pages of glibc that phpeek-pm calls are mapped.
 #
 # Static linking needs --target, so that the flags reach only the binary and
 # not the build scripts and procedural macros that cargo runs on the host;

@@ -64,7 +64,7 @@ unshare --mount sh -c '
     die "phpeek-pm failed under a nsswitch.conf without files: $(tail -n 5 "$work/output")"
 nobody=$(getent passwd nobody | cut -d: -f3)
 grep -q "\"msg\":\"$nobody\"" "$work/output" && grep -q '"exit_code":0' "$work/output" ||
-    die "the process did not run as nobody ($nobody) and exit 0: $(tail -n 5 "$work/output")"
+    die "the process failed to run as nobody (uid $nobody) and exit 0: $(tail -n 5 "$work/output")"
 first_pid=$(head -n 1 "$work/trace" | cut -d' ' -f1)
 if grep "^$first_pid " "$work/trace" | grep -q 'libnss_'; then
     die "phpeek-pm loaded an NSS module: $(grep libnss_ "$work/trace" | head -n 1)"

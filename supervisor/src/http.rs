@@ -224,7 +224,7 @@ async fn accept_loop(
 ) {
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let mut connections = JoinSet::new();
-    let mut refused = 0u64;
+    let mut rejected = 0u64;
     loop {
         let accepted = tokio::select! {
             _ = stop.wait_for(|stopped| *stopped) => break,
@@ -242,14 +242,14 @@ async fn accept_loop(
             }
         };
         let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
-            refused += 1;
+            rejected += 1;
             // The first refusal and then one in a thousand are logged, so
             // a flood of connections can't flood the log.
-            if refused % 1000 == 1 {
+            if rejected % 1000 == 1 {
                 tracing::warn!(
                     listener = name,
                     limit = MAX_CONNECTIONS,
-                    refused,
+                    rejected,
                     "too many open connections; closing new ones"
                 );
             }
@@ -280,7 +280,7 @@ async fn serve_connection(
     tokio::pin!(connection);
     let drain = tokio::select! {
         // Errors here are the client's doing (a reset, a timeout, bytes
-        // that aren't HTTP) and hyper has answered them where it could.
+        // that aren't HTTP), and hyper has responded to them where it could.
         _ = connection.as_mut() => return,
         _ = stop.wait_for(|stopped| *stopped) => CONNECTION_DRAIN,
         () = tokio::time::sleep(CONNECTION_LIFETIME) => LIFETIME_DRAIN,

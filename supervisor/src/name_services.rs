@@ -1,6 +1,6 @@
 //! Name lookups in the statically linked build.
 //!
-//! glibc answers `getpwnam`, `getgrouplist` and `getaddrinfo` through the
+//! glibc resolves `getpwnam`, `getgrouplist` and `getaddrinfo` through the
 //! services that `/etc/nsswitch.conf` lists. Only `files` and `dns` are
 //! part of libc itself; any other service (`systemd`, `mdns4_minimal`,
 //! `ldap`) is a shared library that glibc loads at run time. A statically

@@ -197,11 +197,10 @@ fn read_stats(directory: &File, pids: &[i32]) -> Vec<(i32, Entry)> {
 
 /// Reads a stat file into `buffer` and returns its length.
 ///
-/// The kernel produces the whole line on the first read, so one read is
-/// enough whenever it returns fields up to `rss`; the read that would
-/// return end-of-file is skipped, which saves a system call per process.
-/// A line that fills the buffer is cut, and [`parse_stat`] rejects it if
-/// that loses a field it needs.
+/// The kernel writes the whole line on the first read, so reading stops at
+/// its newline instead of making the extra read that returns end of file.
+/// That saves a system call per process. A line longer than the buffer is
+/// cut, and [`parse_stat`] rejects it if that loses a field it needs.
 fn read_stat(file: &mut File, buffer: &mut [u8]) -> std::io::Result<usize> {
     let mut length = 0;
     while length < buffer.len() {
@@ -319,7 +318,7 @@ mod tests {
     }
 
     #[test]
-    fn long_stat_is_cut_at_the_buffer_and_still_parses() {
+    fn long_stat_is_cut_and_parses() {
         let line = stat_line(&"x".repeat(40), 3, [1, 1, 1, 1], 9) + &" 0".repeat(200) + "\n";
         let mut file = tempfile::tempfile().expect("temp file");
         std::io::Write::write_all(&mut file, line.as_bytes()).expect("write");

@@ -491,7 +491,7 @@ impl Drop for PidsCgroup {
 }
 
 #[test]
-fn pids_limit_leaves_scrapes_and_named_health_checks_working() {
+fn pids_limit_keeps_scrapes_and_probes() {
     let name = format!("phpeek-test-{}", marker());
     let Some(cgroup) = PidsCgroup::create(&name) else {
         assert_ne!(
@@ -539,7 +539,7 @@ fn pids_limit_leaves_scrapes_and_named_health_checks_working() {
 }
 
 #[test]
-fn lookup_stuck_on_silent_dns_does_not_delay_the_exit() {
+fn silent_dns_does_not_delay_exit() {
     let root = unsafe { libc::geteuid() } == 0;
     let tools = ["unshare", "ip", "python3"].iter().all(|tool| {
         Command::new("sh")
@@ -557,7 +557,7 @@ fn lookup_stuck_on_silent_dns_does_not_delay_the_exit() {
         return;
     }
     let dir = Dir::new();
-    // A name server on 127.0.0.1 that never answers, so each lookup of the
+    // A name server on 127.0.0.1 that never responds, so each lookup of the
     // health check's host waits out the resolver's 15 s of retries.
     dir.write(
         "resolv.conf",

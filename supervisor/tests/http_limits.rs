@@ -1,5 +1,5 @@
 //! Connection limits of the HTTP listeners, seen from a client: idle,
-//! slow and kept-alive connections are closed after the header timeout,
+//! slow and keep_alive-alive connections are closed after the header timeout,
 //! and connections beyond the cap are closed at once without starving
 //! later clients.
 
@@ -76,25 +76,28 @@ fn wait_closed(streams: &mut [TcpStream], limit: Duration) -> Option<Duration> {
 }
 
 #[test]
-fn idle_slow_and_kept_alive_connections_are_closed_after_the_header_timeout() {
+fn idle_and_slow_connections_closed() {
     let (pm, port, _dir) = start_with_metrics();
 
     let mut idle = connect(port);
     let mut slow = connect(port);
     slow.write_all(b"GET /metrics HTTP/1.1\r\n").expect("write");
-    let mut kept = connect(port);
-    kept.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
+    let mut keep_alive = connect(port);
+    keep_alive
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
         .expect("write");
     let mut response = [0u8; 512];
-    kept.set_nonblocking(false).expect("blocking");
-    kept.set_read_timeout(Some(LONG)).expect("read timeout");
-    let read = kept.read(&mut response).expect("response");
-    kept.set_nonblocking(true).expect("non-blocking");
+    keep_alive.set_nonblocking(false).expect("blocking");
+    keep_alive
+        .set_read_timeout(Some(LONG))
+        .expect("read timeout");
+    let read = keep_alive.read(&mut response).expect("response");
+    keep_alive.set_nonblocking(true).expect("non-blocking");
     assert!(response[..read].starts_with(b"HTTP/1.1 200"));
 
     // Well before the timeout all three stay open, so slow clients work.
     std::thread::sleep(Duration::from_secs(2));
-    for stream in [&mut idle, &mut slow, &mut kept] {
+    for stream in [&mut idle, &mut slow, &mut keep_alive] {
         assert!(
             !closed_by_server(stream),
             "closed before the header timeout"
@@ -102,7 +105,7 @@ fn idle_slow_and_kept_alive_connections_are_closed_after_the_header_timeout() {
     }
     // The slow one keeps sending, a header line every two seconds.
     let start = Instant::now();
-    let mut streams = [idle, kept];
+    let mut streams = [idle, keep_alive];
     let mut slow_closed = None;
     while start.elapsed() < HEADER_TIMEOUT + Duration::from_secs(4) {
         if slow_closed.is_none() {
@@ -118,7 +121,7 @@ fn idle_slow_and_kept_alive_connections_are_closed_after_the_header_timeout() {
     }
     assert!(
         slow_closed.is_some(),
-        "a client sending one header line at a time kept its connection"
+        "a client sending one header line at a time keep_alive its connection"
     );
     let took = wait_closed(&mut streams, HEADER_TIMEOUT + Duration::from_secs(4));
     assert!(
@@ -126,30 +129,31 @@ fn idle_slow_and_kept_alive_connections_are_closed_after_the_header_timeout() {
         "idle connections were still open after the header timeout"
     );
 
-    // The listener still answers new clients.
+    // The listener still responds to new clients.
     let (status, _) = http_get(port, "/healthz", LONG).expect("healthz");
     assert_eq!(status, 200);
     stop(pm);
 }
 
 #[test]
-fn connections_beyond_the_cap_are_closed_and_later_clients_get_answers() {
+fn connections_over_cap_closed() {
     let (pm, port, _dir) = start_with_metrics();
-    // The connection that found the port open holds a slot until the
+    // The connection that found the port open occupies a slot until the
     // server sees it closed.
     std::thread::sleep(Duration::from_millis(500));
 
-    let mut held: Vec<TcpStream> = (0..MAX_CONNECTIONS).map(|_| connect(port)).collect();
+    let mut open_connections: Vec<TcpStream> =
+        (0..MAX_CONNECTIONS).map(|_| connect(port)).collect();
     // Give the accept loop time to take them all.
     std::thread::sleep(Duration::from_millis(500));
     let mut extra = [connect(port)];
     assert!(
         wait_closed(&mut extra, Duration::from_secs(3)).is_some(),
-        "connection {} was kept open\n{}",
+        "connection {} was keep_alive open\n{}",
         MAX_CONNECTIONS + 1,
         pm.transcript()
     );
-    for (index, stream) in held.iter_mut().enumerate() {
+    for (index, stream) in open_connections.iter_mut().enumerate() {
         assert!(
             !closed_by_server(stream),
             "connection {index} within the cap was closed\n{}",
@@ -158,13 +162,16 @@ fn connections_beyond_the_cap_are_closed_and_later_clients_get_answers() {
     }
 
     // Clients that leave free their slots at once.
-    drop(held);
+    drop(open_connections);
     let answered = support::eventually(Duration::from_secs(5), || {
         matches!(
             http_get(port, "/healthz", Duration::from_secs(2)),
             Ok((200, _))
         )
     });
-    assert!(answered, "no answer after the held connections closed");
+    assert!(
+        answered,
+        "no answer after the open_connections connections closed"
+    );
     stop(pm);
 }
