@@ -44,6 +44,7 @@ impl ChildRecords {
                 default_level: stream.level(),
                 pipeline,
                 cut_line_level: None,
+                held_part: None,
             },
         }
     }
@@ -83,6 +84,7 @@ impl ChildRecords {
         } = self;
         let now = Instant::now();
         splitter.finish(&mut |piece| on_piece(assembler, emitter, piece, time, now, out));
+        emitter.release_held_part(out);
         flush(assembler, emitter, out);
     }
 }
@@ -102,7 +104,7 @@ fn on_piece(
     };
     if let Some(part) = piece.part {
         flush(assembler, emitter, out);
-        emitter.emit_part(&text, time, part, out);
+        emitter.emit_part(&text, time, part, piece.more, out);
         return;
     }
     let Some(assembler) = assembler else {
@@ -141,6 +143,17 @@ struct Emitter {
     default_level: LineLevel,
     /// The level detected in the first part of the line being cut.
     cut_line_level: Option<LineLevel>,
+    /// The latest part of the line being cut, kept until the next part
+    /// arrives while redaction is on.
+    held_part: Option<HeldPart>,
+}
+
+/// A part of a cut line that is not emitted yet.
+#[derive(Debug)]
+struct HeldPart {
+    text: String,
+    time: SystemTime,
+    part: u64,
 }
 
 impl Emitter {
@@ -149,13 +162,62 @@ impl Emitter {
     }
 
     /// Emits one part of a cut line, which later parts take the level of.
-    // NOTE: each part is filtered and redacted alone, so a secret that the
-    // cut splits in two is not recognized in either part.
-    fn emit_part(&mut self, text: &str, time: SystemTime, part: u64, out: &mut Vec<u8>) {
+    /// `more` is true when other parts follow.
+    ///
+    /// While redaction is on, each part but the last waits for the next
+    /// one, and the two are read together for secrets that the cut splits,
+    /// such as a key at the end of one part and its value in the next.
+    // NOTE: a secret value longer than the line cap, one that spans three
+    // parts, is redacted in the first two only.
+    fn emit_part(
+        &mut self,
+        text: &str,
+        time: SystemTime,
+        part: u64,
+        more: bool,
+        out: &mut Vec<u8>,
+    ) {
         if part == 1 {
             self.cut_line_level = self.pipeline.detector.detect(text);
         }
-        self.emit(text, time, self.cut_line_level, Some(part), out);
+        if !self.pipeline.redactor.is_enabled() {
+            self.emit(text, time, self.cut_line_level, Some(part), out);
+            return;
+        }
+
+        let text = match self.held_part.take() {
+            Some(held) => {
+                let (before, after) = self.pipeline.redactor.redact_across(&held.text, text);
+                self.emit(
+                    &before,
+                    held.time,
+                    self.cut_line_level,
+                    Some(held.part),
+                    out,
+                );
+                after.into_owned()
+            }
+            None => text.to_owned(),
+        };
+        if more {
+            self.held_part = Some(HeldPart { text, time, part });
+        } else {
+            self.emit(&text, time, self.cut_line_level, Some(part), out);
+        }
+    }
+
+    /// Emits the held part of a cut line, if any. The splitter marks the
+    /// last part of every line, so only a stream that ends early leaves one.
+    fn release_held_part(&mut self, out: &mut Vec<u8>) {
+        if let Some(held) = self.held_part.take() {
+            self.emit(
+                &held.text,
+                held.time,
+                self.cut_line_level,
+                Some(held.part),
+                out,
+            );
+        }
     }
 
     /// Emits a record of `text` unless a filter or the minimum level drops

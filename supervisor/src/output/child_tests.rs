@@ -323,6 +323,82 @@ fn cut_line_is_never_joined_and_parts_share_level() {
     );
 }
 
+/// Runs `line` through the default pipeline with a line cap of `max` and
+/// returns the messages of its records.
+fn cut_messages(line: &str, max: usize) -> Vec<String> {
+    let output = run(
+        &ProcessLogging::default(),
+        max,
+        &Source::new("app", "app-0"),
+        Stream::Stdout,
+        format!("{line}\n").as_bytes(),
+    );
+    parse_lines(&output)
+        .iter()
+        .map(|record| record["msg"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+#[test]
+fn secret_split_by_cut_is_redacted() {
+    // Each line is cut by a cap of `max` bytes somewhere inside the secret
+    // or its key, and no `leak` may be left in any part.
+    let cases: &[(&str, usize, &[&str])] = &[
+        ("x password=hunter2 ok", 14, &["hunter2", "hun", "ter2"]),
+        ("aaaaaaaaaa password=hunter2 ok", 16, &["hunter2", "ter2"]),
+        ("mysql://app:hunter2@db/app", 15, &["hun", "ter2"]),
+        (
+            r#"{"api_key": "sk_live_abc"}"#,
+            12,
+            &["sk_live_abc", "sk_l", "ive_abc"],
+        ),
+        ("mysql --password  hunter2", 17, &["hunter2", "hun"]),
+        ("card 4111 1111 1111 1111 ok", 14, &["4111", "1111"]),
+        (
+            "a token=abcdefghijklmnopqr end",
+            10,
+            &["abcdef", "ghij", "klmn"],
+        ),
+    ];
+    for (line, max, leaks) in cases {
+        let messages = cut_messages(line, *max);
+
+        assert!(messages.len() > 1, "{line:?} was not cut: {messages:?}");
+        for message in &messages {
+            for leak in *leaks {
+                assert!(
+                    !message.contains(leak),
+                    "{leak:?} of {line:?} left in {messages:?}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn cut_with_no_secret_keeps_every_byte() {
+    let line = "aaaaaaaaaa passw ord 4111 1111 and 22";
+
+    let messages = cut_messages(line, 16);
+
+    assert_eq!(messages.concat(), line);
+}
+
+#[test]
+fn last_part_of_cut_line_is_not_held() {
+    let pipeline = Arc::new(Pipeline::new(&ProcessLogging::default()));
+    let source = Source::new("app", "app-0");
+    let mut records = ChildRecords::new(pipeline, 8, &source, Stream::Stdout);
+    let mut out = Vec::new();
+
+    records.push(b"0123456789abcdef-tail\n", time(), Instant::now(), &mut out);
+
+    let output = String::from_utf8(out).expect("records are UTF-8");
+    let messages: Vec<Value> = parse_lines(&output);
+    assert_eq!(messages.len(), 3, "{output}");
+    assert_eq!(messages[2]["msg"], "-tail");
+}
+
 #[test]
 fn redaction_corpus_in_json_and_text_output() {
     for format in [LogFormat::Json, LogFormat::Text] {

@@ -17,6 +17,8 @@ pub(crate) struct Piece<'a> {
     pub(crate) bytes: &'a [u8],
     /// The 1-based part number if the line was cut, `None` otherwise.
     pub(crate) part: Option<u64>,
+    /// Whether more parts of the same line follow this one.
+    pub(crate) more: bool,
 }
 
 /// Splits a stream that arrives in chunks of any size into [`Piece`]s.
@@ -101,6 +103,7 @@ impl LineSplitter {
             emit(Piece {
                 bytes: &rest[..cut],
                 part: Some(self.parts),
+                more: true,
             });
             start += cut;
         }
@@ -118,12 +121,17 @@ fn emit_line(mut line: &[u8], max: usize, parts: &mut u64, emit: &mut impl FnMut
         emit(Piece {
             bytes: &line[..cut],
             part: Some(*parts),
+            more: true,
         });
         line = &line[cut..];
     }
 
     let part = if *parts > 0 { Some(*parts + 1) } else { None };
-    emit(Piece { bytes: line, part });
+    emit(Piece {
+        bytes: line,
+        part,
+        more: false,
+    });
     *parts = 0;
 }
 
@@ -261,7 +269,9 @@ mod tests {
     fn rebuild(input: &[u8], cuts: &[usize], max: usize) -> Result<String, TestCaseError> {
         let mut splitter = LineSplitter::new(max);
         let mut pieces = Vec::new();
-        let mut emit = |piece: Piece<'_>| pieces.push((piece.bytes.to_vec(), piece.part));
+        let mut emit = |piece: Piece<'_>| {
+            pieces.push((piece.bytes.to_vec(), piece.part, piece.more));
+        };
 
         let mut start = 0;
         for &cut in cuts {
@@ -274,7 +284,7 @@ mod tests {
 
         let mut text = String::new();
         let mut previous_part = None;
-        for (index, (bytes, part)) in pieces.iter().enumerate() {
+        for (index, (bytes, part, more)) in pieces.iter().enumerate() {
             prop_assert!(bytes.len() <= max.max(MIN_LINE_BYTES), "piece over the cap");
             if let Some(part) = part {
                 let expected = previous_part.map_or(1, |previous| previous + 1);
@@ -282,8 +292,9 @@ mod tests {
             }
             text.push_str(&String::from_utf8_lossy(bytes));
 
-            let next_part = pieces.get(index + 1).and_then(|(_, part)| *part);
+            let next_part = pieces.get(index + 1).and_then(|(_, part, _)| *part);
             let continues = part.is_some() && next_part.is_some_and(|next| next > 1);
+            prop_assert_eq!(*more, continues, "`more` disagrees with the next part");
             previous_part = if continues { *part } else { None };
             if !continues {
                 text.push('\n');

@@ -15,6 +15,9 @@
 //!   replaced up to its closing quote, any other value up to the next space
 //!   or delimiter. The scheme of `Authorization: Bearer xyz` is kept. A
 //!   `null` value is kept.
+//! - The value after a command-line option named by a secret key and a
+//!   space, as in `--password hunter2` or `--db-token "x y"`. A value that
+//!   starts with `-` is the next option and is kept.
 //! - The password in a URL's user information, `scheme://user:password@host`,
 //!   for every scheme. The user is kept.
 //! - Card numbers that pass the Luhn check, as [`card`](super::card)
@@ -26,8 +29,9 @@
 //!
 //! The search starts from the separators: one `memchr2` pass finds every
 //! `=` and `:`, and only the name right before each one is compared with
-//! the keys, and only `://` starts a URL check. A line costs that pass, a
-//! few byte comparisons per separator and one pass over its digits. A
+//! the keys, and only `://` starts a URL check. A second pass finds `--`
+//! for the options. A line costs those passes, a few byte comparisons per
+//! separator and one pass over its digits. A
 //! search for the keys themselves, with an ASCII case-insensitive
 //! Aho-Corasick automaton, took about a quarter of the pipeline's time in
 //! `bench/log-throughput.sh`.
@@ -144,6 +148,48 @@ impl Redactor {
         if !self.enabled {
             return Cow::Borrowed(text);
         }
+        let mut spans = self.spans(text);
+        self.replace_spans(text, &mut spans)
+    }
+
+    /// Replaces the secrets found when `before` and `after`, two parts of a
+    /// line cut in two, are read as one text, each part losing its share of
+    /// a secret that spans the cut. Secrets inside one part are replaced too.
+    pub(crate) fn redact_across<'b, 'a>(
+        &self,
+        before: &'b str,
+        after: &'a str,
+    ) -> (Cow<'b, str>, Cow<'a, str>) {
+        if !self.enabled {
+            return (Cow::Borrowed(before), Cow::Borrowed(after));
+        }
+        let joined = [before, after].concat();
+        let cut = before.len();
+        let mut head = Vec::new();
+        let mut tail = Vec::new();
+        for span in self.spans(&joined) {
+            if span.start < cut {
+                head.push(Span {
+                    end: span.end.min(cut),
+                    ..span
+                });
+            }
+            if span.end > cut {
+                tail.push(Span {
+                    start: span.start.max(cut) - cut,
+                    end: span.end - cut,
+                    ..span
+                });
+            }
+        }
+        (
+            self.replace_spans(before, &mut head),
+            self.replace_spans(after, &mut tail),
+        )
+    }
+
+    /// Returns the spans of every secret in `text`, in no order.
+    fn spans(&self, text: &str) -> Vec<Span<'_>> {
         let mut spans = Vec::new();
         self.find_keys_and_urls(text, &mut spans);
         find_card_numbers(text, |start, end| {
@@ -156,10 +202,7 @@ impl Redactor {
         for (regex, replacement) in &self.regexes {
             find_regex(regex, replacement.as_deref(), text, &mut spans);
         }
-        if spans.is_empty() {
-            return Cow::Borrowed(text);
-        }
-        Cow::Owned(self.replace(text, &mut spans))
+        spans
     }
 
     /// Tells whether a field named `key` holds a secret, by the same key
@@ -213,6 +256,41 @@ impl Redactor {
                 replacement: None,
             }));
         }
+        for dashes in memchr::memmem::find_iter(bytes, b"--") {
+            spans.extend(self.option_value(bytes, dashes).map(|(start, end)| Span {
+                start,
+                end,
+                replacement: None,
+            }));
+        }
+    }
+
+    /// Returns the span of the value of the option that starts with the
+    /// `--` at `dashes`, if its name is a secret key and a space follows
+    /// it. `--password=x` is left to the `=` rule.
+    fn option_value(&self, bytes: &[u8], dashes: usize) -> Option<(usize, usize)> {
+        let starts_word =
+            dashes == 0 || matches!(bytes[dashes - 1], b' ' | b'\t' | b'"' | b'\'' | b'(' | b'[');
+        if !starts_word {
+            return None;
+        }
+        let name_start = dashes + 2;
+        let name_length = bytes[name_start..]
+            .iter()
+            .position(|&byte| !(byte.is_ascii_alphanumeric() || matches!(byte, b'_' | b'-')))
+            .unwrap_or(bytes.len() - name_start);
+        let name_end = name_start + name_length;
+        if !matches!(bytes.get(name_end), Some(b' ' | b'\t')) {
+            return None;
+        }
+        if !self.is_secret_name(&bytes[name_start..name_end]) {
+            return None;
+        }
+        let at = skip_spaces(bytes, name_end);
+        if matches!(bytes.get(at), None | Some(b'-')) {
+            return None;
+        }
+        value_span(bytes, at)
     }
 
     /// Returns the span of the value after the separator at `separator`, if
@@ -230,6 +308,14 @@ impl Redactor {
             _ => {}
         }
         value_span(bytes, skip_spaces(bytes, at))
+    }
+
+    /// Returns `text` with `spans` replaced, borrowing it when there are none.
+    fn replace_spans<'t>(&self, text: &'t str, spans: &mut [Span<'_>]) -> Cow<'t, str> {
+        if spans.is_empty() {
+            return Cow::Borrowed(text);
+        }
+        Cow::Owned(self.replace(text, spans))
     }
 
     /// Builds the output from `text` and the spans, merging overlaps.

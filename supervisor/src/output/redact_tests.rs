@@ -66,6 +66,11 @@ fn redaction_keeps_structure_around_secrets() {
             "token=***REDACTED***;token=***REDACTED***",
         ),
         ("pwd=\"a\\\"b\" next", "pwd=\"***REDACTED***\" next"),
+        (
+            "mysql --password s3 --user app",
+            "mysql --password ***REDACTED*** --user app",
+        ),
+        ("cmd --token 'a b' x", "cmd --token '***REDACTED***' x"),
     ];
     for (line, expected) in cases {
         assert_eq!(redactor.redact(line), expected, "{line:?}");

@@ -115,6 +115,9 @@ pub(crate) const MUST_REDACT: &[(&str, &str)] = &[
         "escaped_tok_2",
     ),
     ("array ( 'password' => 'php_pw_3', )", "php_pw_3"),
+    ("mysqldump --password hunter3 app", "hunter3"),
+    ("cli --db-token \"tok with space\" run", "tok with space"),
+    ("restic --password-file=/x --api-key  k3y_9 backup", "k3y_9"),
     ("[password] => print_r_pw_4", "print_r_pw_4"),
     (
         "password:\"quoted secret with spaces\"",
@@ -178,4 +181,8 @@ pub(crate) const MUST_KEEP: &[&str] = &[
     "ssh deploy@host.example",
     "request_id=3f2a9c1e",
     "{\"level\":\"info\",\"msg\":\"ok\"}",
+    "artisan migrate --password --force",
+    "run --password",
+    "see man--password page",
+    "git log --oneline -- token.txt",
 ];
