@@ -27,11 +27,11 @@
 //! expression replaces its first capture group, or its whole match when it
 //! has no group.
 //!
-//! The search starts from the separators: one `memchr2` pass finds every
+//! The search starts from the separators: one `memchr3` pass finds every
 //! `=` and `:`, and only the name right before each one is compared with
-//! the keys, and only `://` starts a URL check. A second pass finds `--`
-//! for the options. A line costs those passes, a few byte comparisons per
-//! separator and one pass over its digits. A
+//! the keys, and only `://` starts a URL check. The same pass finds `-`,
+//! and only `--` starts an option check. A line costs that pass, a few
+//! byte comparisons per separator and one pass over its digits. A
 //! search for the keys themselves, with an ASCII case-insensitive
 //! Aho-Corasick automaton, took about a quarter of the pipeline's time in
 //! `bench/log-throughput.sh`.
@@ -244,20 +244,18 @@ impl Redactor {
 
     fn find_keys_and_urls(&self, text: &str, spans: &mut Vec<Span<'_>>) {
         let bytes = text.as_bytes();
-        for separator in memchr::memchr2_iter(b'=', b':', bytes) {
-            let span = if bytes.get(separator + 1..separator + 3) == Some(b"//") {
-                url_password(bytes, separator)
+        for at in memchr::memchr3_iter(b'=', b':', b'-', bytes) {
+            let span = if bytes[at] == b'-' {
+                match bytes.get(at + 1) {
+                    Some(b'-') => self.option_value(bytes, at),
+                    _ => None,
+                }
+            } else if bytes.get(at + 1..at + 3) == Some(b"//") {
+                url_password(bytes, at)
             } else {
-                self.key_value(bytes, separator)
+                self.key_value(bytes, at)
             };
             spans.extend(span.map(|(start, end)| Span {
-                start,
-                end,
-                replacement: None,
-            }));
-        }
-        for dashes in memchr::memmem::find_iter(bytes, b"--") {
-            spans.extend(self.option_value(bytes, dashes).map(|(start, end)| Span {
                 start,
                 end,
                 replacement: None,
