@@ -2,9 +2,9 @@
 //! binary in a temporary directory, with every path pointed inside it.
 #![allow(dead_code, unreachable_pub)]
 
+pub use phpeek_testkit::{free_port, wait_for_exit};
+
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -61,24 +61,6 @@ pub fn phpeek_pm() -> Option<PathBuf> {
 /// Prints why a test that needs phpeek-pm is skipped.
 pub fn skip_without_phpeek_pm() {
     eprintln!("skipped: phpeek-pm not built; run `cargo build -p phpeek-supervisor` first");
-}
-
-/// A free TCP port on 127.0.0.1.
-///
-/// The kernel may hand the same ephemeral port to two callers that bind and
-/// close it one after the other, so ports already given out in this test
-/// binary are skipped.
-pub fn free_port() -> u16 {
-    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
-    let mut given = GIVEN.lock().unwrap_or_else(|poison| poison.into_inner());
-    loop {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        let port = listener.local_addr().expect("local address").port();
-        if !given.contains(&port) {
-            given.push(port);
-            return port;
-        }
-    }
 }
 
 /// A temporary container-like layout: an app directory, a runtime
@@ -235,21 +217,8 @@ pub fn is_root() -> bool {
 
 /// Sends GET `path` and returns the status, the headers and the body.
 pub fn get(port: u16, path: &str) -> std::io::Result<(u16, String, String)> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port))?;
-    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
-    )?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response)?;
-    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|code| code.parse().ok())
-        .unwrap_or(0);
-    Ok((status, head.to_owned(), body.to_owned()))
+    let response = phpeek_testkit::get(port, path, Duration::from_secs(5))?;
+    Ok((response.status, response.head, response.body))
 }
 
 /// Polls until GET / returns 200, or the timeout passes.
@@ -262,19 +231,6 @@ pub fn wait_until_serving(port: u16, timeout: Duration) -> bool {
         std::thread::sleep(Duration::from_millis(50));
     }
     false
-}
-
-/// Waits for `child` to exit and returns its exit code, -1 for a signal, or
-/// none when the timeout passes first.
-pub fn wait_for_exit(child: &mut Child, timeout: Duration) -> Option<i32> {
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        if let Ok(Some(status)) = child.try_wait() {
-            return Some(status.code().unwrap_or(-1));
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    None
 }
 
 /// Sends SIGTERM to `child` and waits up to 30 s for its exit code. A child

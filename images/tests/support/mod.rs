@@ -3,8 +3,8 @@
 
 #![allow(dead_code)]
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+pub(crate) use phpeek_testkit::{free_port, http_get};
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
@@ -182,33 +182,6 @@ impl Drop for Container {
     fn drop(&mut self) {
         let _ = podman(&["rm", "--force", "--time", "0", &self.name]);
     }
-}
-
-/// A TCP port on 127.0.0.1 that was free a moment ago.
-pub(crate) fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    listener.local_addr().expect("addr").port()
-}
-
-/// Sends `GET path` over HTTP/1.0 to 127.0.0.1:`port`; returns the status
-/// and body.
-pub(crate) fn http_get(port: u16, path: &str, timeout: Duration) -> std::io::Result<(u16, String)> {
-    let address = std::net::SocketAddr::from(([127, 0, 0, 1], port));
-    let mut stream = TcpStream::connect_timeout(&address, timeout)?;
-    stream.set_read_timeout(Some(timeout))?;
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n")?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response)?;
-    let status = response
-        .split_whitespace()
-        .nth(1)
-        .and_then(|code| code.parse().ok())
-        .ok_or_else(|| std::io::Error::other(format!("no HTTP status in {response:?}")))?;
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, body)| body.to_string())
-        .unwrap_or_default();
-    Ok((status, body))
 }
 
 /// Encodes `bytes` as standard base64 with padding (RFC 4648, section 4).

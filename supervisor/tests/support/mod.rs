@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+pub use phpeek_testkit::{eventually, free_port, http_get};
+
 /// Path of the binary under test.
 pub fn binary() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_phpeek-pm"))
@@ -264,35 +266,6 @@ pub fn pids_with_cmdline(marker: &str) -> Vec<i32> {
         .collect()
 }
 
-/// Polls `condition` every 5 ms until it holds or `timeout` passes.
-pub fn eventually(timeout: Duration, condition: impl Fn() -> bool) -> bool {
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        if condition() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    condition()
-}
-
-/// A free TCP port on 127.0.0.1, never the same twice in one test binary.
-///
-/// The kernel may hand the same ephemeral port to two tests that bind and
-/// close it one after the other, so ports already given out are skipped.
-pub fn free_port() -> u16 {
-    static GIVEN: Mutex<Vec<u16>> = Mutex::new(Vec::new());
-    let mut given = GIVEN.lock().expect("lock");
-    loop {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        let port = listener.local_addr().expect("addr").port();
-        if !given.contains(&port) {
-            given.push(port);
-            return port;
-        }
-    }
-}
-
 /// Parses the RFC 3339 `time` field of a record into milliseconds since the epoch.
 pub fn time_ms(record: &Value) -> i64 {
     let text = record["time"].as_str().expect("time field");
@@ -303,29 +276,6 @@ pub fn time_ms(record: &Value) -> i64 {
 
 pub fn exists(path: &Path) -> bool {
     path.exists()
-}
-
-/// Sends `GET path` to 127.0.0.1:`port`; returns the status and body.
-pub fn http_get(port: u16, path: &str, timeout: Duration) -> std::io::Result<(u16, String)> {
-    use std::io::Write;
-    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port))?;
-    stream.set_read_timeout(Some(timeout))?;
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
-    )?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response)?;
-    let status = response
-        .split_whitespace()
-        .nth(1)
-        .and_then(|code| code.parse().ok())
-        .ok_or_else(|| std::io::Error::other(format!("no status line in {response:?}")))?;
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, body)| body.to_owned())
-        .unwrap_or_default();
-    Ok((status, body))
 }
 
 /// php-fpm and nginx configs rendered into a temp prefix by
@@ -450,9 +400,6 @@ pub fn http_request(
     token: Option<&str>,
     body: Option<&str>,
 ) -> std::io::Result<(u16, String)> {
-    use std::io::Write;
-    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port))?;
-    stream.set_read_timeout(Some(Duration::from_secs(40)))?;
     let mut request =
         format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n");
     if let Some(token) = token {
@@ -463,19 +410,8 @@ pub fn http_request(
         "Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
     ));
-    stream.write_all(request.as_bytes())?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response)?;
-    let status = response
-        .split_whitespace()
-        .nth(1)
-        .and_then(|code| code.parse().ok())
-        .ok_or_else(|| std::io::Error::other(format!("no status line in {response:?}")))?;
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, body)| body.to_owned())
-        .unwrap_or_default();
-    Ok((status, body))
+    let response = phpeek_testkit::send(port, request.as_bytes(), Duration::from_secs(40))?;
+    Ok((response.status, response.body))
 }
 
 /// Sends a request that must succeed at the HTTP level and returns the
