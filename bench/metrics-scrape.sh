@@ -14,6 +14,8 @@
 set -euo pipefail
 
 repo_dir=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=scripts/common.sh
+. "$repo_dir/scripts/common.sh"
 instances=1000
 scrapes=200
 binary=${CARGO_TARGET_DIR:-$repo_dir/target}/release/phpeek-pm
@@ -37,18 +39,8 @@ done
     exit 1
 }
 
-work=$(mktemp -d)
-pm_pid=
-cleanup() {
-    if [[ -n $pm_pid ]] && kill -0 "$pm_pid" 2>/dev/null; then
-        kill -TERM "$pm_pid"
-        wait "$pm_pid" || true
-    fi
-    rm -rf -- "$work"
-}
-trap cleanup EXIT
-
-port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+make_pm_work_dir
+port=$(free_loopback_port)
 cat >"$work/phpeek-pm.yaml" <<YAML
 global:
   shutdown_timeout: 30

@@ -72,3 +72,25 @@ package_installed() {
 port_in_use() {
     (: <>"/dev/tcp/$1/$2") 2>/dev/null
 }
+
+# Print a TCP port on 127.0.0.1 that was free a moment ago.
+free_loopback_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# Make a temporary folder, named in $work, for a script that starts
+# phpeek-pm and puts its PID in $pm_pid. On exit, that phpeek-pm gets
+# SIGTERM and is waited for, and the folder is removed.
+make_pm_work_dir() {
+    work=$(mktemp -d)
+    pm_pid=
+    trap stop_pm_and_remove_work_dir EXIT
+}
+
+stop_pm_and_remove_work_dir() {
+    if [[ -n ${pm_pid:-} ]] && kill -0 "$pm_pid" 2>/dev/null; then
+        kill -TERM "$pm_pid"
+        wait "$pm_pid" || true
+    fi
+    rm -rf -- "$work"
+}

@@ -12,6 +12,9 @@
 # are touched; nothing outside 127.0.0.1 is contacted.
 set -euo pipefail
 
+# shellcheck source=scripts/common.sh
+. "$(dirname -- "${BASH_SOURCE[0]}")/../../scripts/common.sh"
+
 binary=${1:?usage: fuzz-api.sh PHPEEK_PM_BINARY [MAX_SECONDS]}
 max_seconds=${2:-60}
 command -v st >/dev/null || {
@@ -19,18 +22,8 @@ command -v st >/dev/null || {
     exit 2
 }
 
-work=$(mktemp -d)
-pm_pid=
-cleanup() {
-    if [[ -n $pm_pid ]] && kill -0 "$pm_pid" 2>/dev/null; then
-        kill -TERM "$pm_pid"
-        wait "$pm_pid" || true
-    fi
-    rm -rf -- "$work"
-}
-trap cleanup EXIT
-
-port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+make_pm_work_dir
+port=$(free_loopback_port)
 token=fuzz-$RANDOM$RANDOM
 cat >"$work/phpeek-pm.yaml" <<YAML
 global:
