@@ -10,18 +10,27 @@
 
 mod probes;
 
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::time::Duration;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
+use axum::body::{Body, Bytes};
 use axum::Router;
+use hyper::body::{Frame, Incoming, SizeHint};
 use hyper::server::conn::http1;
+use hyper::{Request, Response};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::sync::{watch, Notify};
+use tokio::task::{self, JoinHandle, JoinSet};
 
 use crate::api::{self, ApiParts};
 use crate::config::{ApiSettings, Config, Global, MetricsSettings};
@@ -169,12 +178,14 @@ pub async fn run_supervised(
 /// Serves `router` on `listener` until `stop` turns true.
 ///
 /// Each connection is served by hyper with the limits a public port needs.
-/// At most [`MAX_CONNECTIONS`] are served at once, and more are closed as
-/// soon as they are accepted. A client has [`HEADER_READ_TIMEOUT`] to send
-/// a request's headers, which also ends a kept-alive connection idle that
-/// long. After [`CONNECTION_LIFETIME`], a connection finishes its request
-/// in flight and closes. When `stop` turns true, connections finish their
-/// requests in flight and close.
+/// At most [`MAX_CONNECTIONS`] are served at once. When a new one arrives
+/// at the limit, the connection idle for longest (no request in flight) is
+/// closed to make room, and only when every connection has a request in
+/// flight is the new one closed instead. A client has
+/// [`HEADER_READ_TIMEOUT`] to send a request's headers, which also ends a
+/// kept-alive connection idle that long. After [`CONNECTION_LIFETIME`], a
+/// connection finishes its request in flight and closes. When `stop` turns
+/// true, connections finish their requests in flight and close.
 fn serve(
     listener: TcpListener,
     router: Router,
@@ -222,15 +233,23 @@ async fn accept_loop(
     name: &'static str,
     mut stop: watch::Receiver<bool>,
 ) {
-    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let mut connections = JoinSet::new();
+    let mut open: HashMap<task::Id, Arc<Activity>> = HashMap::new();
+    let mut evicted = 0u64;
     let mut rejected = 0u64;
     loop {
         let accepted = tokio::select! {
             _ = stop.wait_for(|stopped| *stopped) => break,
-            // Finished connections are collected as they end, so the set
+            // Finished connections are collected as they end, so `open`
             // holds only live ones.
-            Some(_) = connections.join_next(), if !connections.is_empty() => continue,
+            Some(ended) = connections.join_next_with_id(), if !connections.is_empty() => {
+                let id = match ended {
+                    Ok((id, ())) => id,
+                    Err(error) => error.id(),
+                };
+                open.remove(&id);
+                continue;
+            }
             accepted = listener.accept() => accepted,
         };
         let stream = match accepted {
@@ -241,23 +260,48 @@ async fn accept_loop(
                 continue;
             }
         };
-        let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
-            rejected += 1;
-            // The first refusal and then one in a thousand are logged, so
-            // a flood of connections can't flood the log.
-            if rejected % 1000 == 1 {
-                tracing::warn!(
-                    listener = name,
-                    limit = MAX_CONNECTIONS,
-                    rejected,
-                    "too many open connections; closing new ones"
-                );
+        if open.len() >= MAX_CONNECTIONS {
+            // The first time and then one in a thousand are logged, so a
+            // flood of connections can't flood the log.
+            if let Some(id) = longest_idle(&open) {
+                if let Some(activity) = open.remove(&id) {
+                    activity.evict.notify_one();
+                }
+                evicted += 1;
+                if evicted % 1000 == 1 {
+                    tracing::warn!(
+                        listener = name,
+                        limit = MAX_CONNECTIONS,
+                        evicted,
+                        "too many open connections; closing the longest idle one"
+                    );
+                }
+            } else {
+                rejected += 1;
+                if rejected % 1000 == 1 {
+                    tracing::warn!(
+                        listener = name,
+                        limit = MAX_CONNECTIONS,
+                        rejected,
+                        "too many connections with requests in flight; closing new ones"
+                    );
+                }
+                drop(stream);
+                continue;
             }
-            drop(stream);
-            continue;
+        }
+        let activity = Arc::new(Activity::new());
+        let service = Tracked {
+            inner: TowerToHyperService::new(router.clone()),
+            activity: Arc::clone(&activity),
         };
-        let service = TowerToHyperService::new(router.clone());
-        connections.spawn(serve_connection(stream, service, stop.clone(), slot));
+        let handle = connections.spawn(serve_connection(
+            stream,
+            service,
+            stop.clone(),
+            Arc::clone(&activity),
+        ));
+        open.insert(handle.id(), activity);
     }
     // Connections saw `stop` too and are finishing their requests.
     let _ = tokio::time::timeout(CONNECTION_DRAIN, async {
@@ -266,11 +310,20 @@ async fn accept_loop(
     .await;
 }
 
+/// Returns the connection in `open` without a request in flight that has
+/// been idle for longest, if any.
+fn longest_idle(open: &HashMap<task::Id, Arc<Activity>>) -> Option<task::Id> {
+    open.iter()
+        .filter(|(_, activity)| activity.in_flight.load(Ordering::Acquire) == 0)
+        .min_by_key(|(_, activity)| activity.idle_since())
+        .map(|(id, _)| *id)
+}
+
 async fn serve_connection(
     stream: TcpStream,
-    service: TowerToHyperService<Router>,
+    service: Tracked,
     mut stop: watch::Receiver<bool>,
-    _slot: OwnedSemaphorePermit,
+    activity: Arc<Activity>,
 ) {
     let mut builder = http1::Builder::new();
     builder
@@ -284,7 +337,120 @@ async fn serve_connection(
         _ = connection.as_mut() => return,
         _ = stop.wait_for(|stopped| *stopped) => CONNECTION_DRAIN,
         () = tokio::time::sleep(CONNECTION_LIFETIME) => LIFETIME_DRAIN,
+        () = activity.evict.notified() => {
+            if activity.in_flight.load(Ordering::Acquire) == 0 {
+                // Closed to make room for a new connection.
+                return;
+            }
+            // A request arrived after this connection was chosen.
+            LIFETIME_DRAIN
+        }
     };
     connection.as_mut().graceful_shutdown();
     let _ = tokio::time::timeout(drain, connection).await;
+}
+
+/// The state of one open connection that the accept loop reads.
+#[derive(Debug)]
+struct Activity {
+    /// Requests whose responses are not fully written yet.
+    in_flight: AtomicUsize,
+    /// When the connection opened or last finished writing a response.
+    idle_since: Mutex<Instant>,
+    /// Wakes the connection's task to close it.
+    evict: Notify,
+}
+
+impl Activity {
+    fn new() -> Activity {
+        Activity {
+            in_flight: AtomicUsize::new(0),
+            idle_since: Mutex::new(Instant::now()),
+            evict: Notify::new(),
+        }
+    }
+
+    fn idle_since(&self) -> Instant {
+        *self
+            .idle_since
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+    }
+}
+
+/// Counts one request in flight from the call of the service until hyper
+/// drops the response body, which it does once the body is written or the
+/// connection ends.
+#[derive(Debug)]
+struct InFlight(Arc<Activity>);
+
+impl InFlight {
+    fn start(activity: &Arc<Activity>) -> InFlight {
+        activity.in_flight.fetch_add(1, Ordering::AcqRel);
+        InFlight(Arc::clone(activity))
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if self.0.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
+            *self
+                .0
+                .idle_since
+                .lock()
+                .unwrap_or_else(|poison| poison.into_inner()) = Instant::now();
+        }
+    }
+}
+
+/// The router as a hyper service that updates its connection's [`Activity`].
+#[derive(Debug)]
+struct Tracked {
+    inner: TowerToHyperService<Router>,
+    activity: Arc<Activity>,
+}
+
+impl hyper::service::Service<Request<Incoming>> for Tracked {
+    type Response = Response<TrackedBody>;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
+
+    fn call(&self, request: Request<Incoming>) -> Self::Future {
+        let in_flight = InFlight::start(&self.activity);
+        let response = self.inner.call(request);
+        Box::pin(async move {
+            let response = response.await?;
+            Ok(response.map(|body| TrackedBody {
+                body,
+                _in_flight: in_flight,
+            }))
+        })
+    }
+}
+
+/// A response body that ends its request's [`InFlight`] when dropped.
+#[derive(Debug)]
+struct TrackedBody {
+    body: Body,
+    _in_flight: InFlight,
+}
+
+impl hyper::body::Body for TrackedBody {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        context: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+        Pin::new(&mut self.get_mut().body).poll_frame(context)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
 }

@@ -1,7 +1,7 @@
-//! Connection limits of the HTTP listeners, seen from a client: idle,
-//! slow and keep_alive-alive connections are closed after the header timeout,
-//! and connections beyond the cap are closed at once without starving
-//! later clients.
+//! Connection limits of the HTTP listeners, seen from a client. Idle, slow
+//! and kept-alive connections are closed after the header timeout. A new
+//! client at the cap takes the place of the longest idle connection, and is
+//! closed at once when every connection has a request in flight.
 
 mod support;
 
@@ -121,7 +121,7 @@ fn idle_and_slow_connections_closed() {
     }
     assert!(
         slow_closed.is_some(),
-        "a client sending one header line at a time keep_alive its connection"
+        "a client sending one header line at a time kept its connection"
     );
     let took = wait_closed(&mut streams, HEADER_TIMEOUT + Duration::from_secs(4));
     assert!(
@@ -135,43 +135,95 @@ fn idle_and_slow_connections_closed() {
     stop(pm);
 }
 
+/// Opens `count` connections to `port` with a pause after each, so the
+/// server accepts them in that order.
+fn open_in_order(port: u16, count: usize) -> Vec<TcpStream> {
+    (0..count)
+        .map(|_| {
+            let stream = connect(port);
+            std::thread::sleep(Duration::from_millis(5));
+            stream
+        })
+        .collect()
+}
+
 #[test]
-fn connections_over_cap_closed() {
+fn new_client_at_cap_replaces_longest_idle() {
     let (pm, port, _dir) = start_with_metrics();
-    // The connection that found the port open occupies a slot until the
-    // server sees it closed.
+    // The connection that found the port open takes a place until the
+    // server notices it closed.
     std::thread::sleep(Duration::from_millis(500));
 
-    let mut open_connections: Vec<TcpStream> =
-        (0..MAX_CONNECTIONS).map(|_| connect(port)).collect();
+    let mut idle = open_in_order(port, MAX_CONNECTIONS);
     // Give the accept loop time to take them all.
     std::thread::sleep(Duration::from_millis(500));
+    let answer = http_get(port, "/healthz", Duration::from_secs(5));
+
+    assert!(
+        matches!(answer, Ok((200, _))),
+        "a new client at the cap got {answer:?}\n{}",
+        pm.transcript()
+    );
+    assert!(
+        wait_closed(&mut idle[..1], Duration::from_secs(3)).is_some(),
+        "the longest idle connection stayed open"
+    );
+    for (index, stream) in idle.iter_mut().enumerate().skip(1) {
+        assert!(
+            !closed_by_server(stream),
+            "connection {index}, not the longest idle, was closed"
+        );
+    }
+    stop(pm);
+}
+
+#[test]
+fn busy_connections_keep_new_one_out() {
+    let dir = Dir::new();
+    let port = free_port();
+    let config = format!(
+        "global:\n  shutdown_timeout: 10\n  api_enabled: true\n  api_port: {port}\n  \
+         api_auth: limits-token\nprocesses:\n  idle:\n    command: [\"sleep\", \"600\"]\n"
+    );
+    let pm = Pm::start(&dir, &config);
+    assert!(wait_for_port(port, LONG), "{}", pm.transcript());
+    std::thread::sleep(Duration::from_millis(500));
+
+    // Each request announces a body it never sends, so each stays in flight.
+    let mut busy = open_in_order(port, MAX_CONNECTIONS);
+    for stream in &mut busy {
+        stream
+            .write_all(
+                b"POST /api/v1/processes/idle/scale HTTP/1.1\r\nHost: localhost\r\n\
+                  Authorization: Bearer limits-token\r\nContent-Type: application/json\r\n\
+                  Content-Length: 100\r\n\r\n",
+            )
+            .expect("write request head");
+    }
+    std::thread::sleep(Duration::from_millis(500));
     let mut extra = [connect(port)];
+
     assert!(
         wait_closed(&mut extra, Duration::from_secs(3)).is_some(),
-        "connection {} was keep_alive open\n{}",
+        "connection {} stayed open while all others were busy\n{}",
         MAX_CONNECTIONS + 1,
         pm.transcript()
     );
-    for (index, stream) in open_connections.iter_mut().enumerate() {
+    for (index, stream) in busy.iter_mut().enumerate() {
         assert!(
             !closed_by_server(stream),
-            "connection {index} within the cap was closed\n{}",
-            pm.transcript()
+            "connection {index}, with a request in flight, was closed"
         );
     }
 
-    // Clients that leave free their slots at once.
-    drop(open_connections);
+    // Clients that leave free their places at once.
+    drop(busy);
     let answered = support::eventually(Duration::from_secs(5), || {
         matches!(
-            http_get(port, "/healthz", Duration::from_secs(2)),
+            support::http_request(port, "GET", "/api/v1/health", Some("limits-token"), None),
             Ok((200, _))
         )
     });
-    assert!(
-        answered,
-        "no answer after the open_connections connections closed"
-    );
+    assert!(answered, "no answer after the busy connections closed");
     stop(pm);
 }
