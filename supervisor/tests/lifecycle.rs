@@ -108,21 +108,9 @@ processes:
     command: ["sh", "-c", "exit 7"]
 "#,
     );
-    let exited = |record: &serde_json::Value| {
-        record["msg"] == "process exited" && record["process"] == "seven"
-    };
-    assert!(
-        eventually(LONG, || pm.stdout.count(exited) >= 30),
-        "{}",
-        pm.transcript()
-    );
-    let codes: Vec<i64> = pm
-        .stdout
-        .records()
-        .iter()
-        .filter(|record| exited(record))
-        .map(|record| record["exit_code"].as_i64().expect("exit_code"))
-        .collect();
+    let codes = pm.stdout.exit_codes("seven", 30, LONG);
+
+    let codes = codes.unwrap_or_else(|| panic!("fewer than 30 exits\n{}", pm.transcript()));
     assert!(codes.iter().all(|code| *code == 7), "codes: {codes:?}");
 }
 

@@ -75,21 +75,8 @@ processes:
         children_of(inner)
     );
 
-    let sevens = |record: &serde_json::Value| {
-        record["msg"] == "process exited" && record["process"] == "seven"
-    };
-    assert!(
-        eventually(LONG, || pm.stdout.count(sevens) >= 20),
-        "{}",
-        pm.transcript()
-    );
-    let codes: Vec<i64> = pm
-        .stdout
-        .records()
-        .iter()
-        .filter(|record| sevens(record))
-        .filter_map(|record| record["exit_code"].as_i64())
-        .collect();
+    let codes = pm.stdout.exit_codes("seven", 20, LONG);
+    let codes = codes.unwrap_or_else(|| panic!("fewer than 20 exits\n{}", pm.transcript()));
     assert!(
         codes.len() >= 20 && codes.iter().all(|code| *code == 7),
         "codes: {codes:?}"

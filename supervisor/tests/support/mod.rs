@@ -131,6 +131,24 @@ impl Lines {
             .filter(|record| matches(record))
             .count()
     }
+
+    /// Waits until `process` has logged at least `count` exits, then
+    /// returns the exit code of each; `None` when `timeout` passes first.
+    /// An exit record without a numeric `exit_code` gives -1.
+    pub fn exit_codes(&self, process: &str, count: usize, timeout: Duration) -> Option<Vec<i64>> {
+        let exited =
+            |record: &Value| record["msg"] == "process exited" && record["process"] == process;
+        if !eventually(timeout, || self.count(exited) >= count) {
+            return None;
+        }
+        let codes = self
+            .records()
+            .iter()
+            .filter(|record| exited(record))
+            .map(|record| record["exit_code"].as_i64().unwrap_or(-1))
+            .collect();
+        Some(codes)
+    }
 }
 
 /// A running phpeek-pm.
