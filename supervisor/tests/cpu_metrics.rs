@@ -74,6 +74,5 @@ fn fpm_cpu_grows_by_what_workers_used() {
         "the growth is not the workers': {report}"
     );
 
-    pm.signal(libc::SIGTERM);
-    assert_eq!(pm.wait(LONG), Some(0), "{}", pm.transcript());
+    pm.terminate(LONG);
 }

@@ -141,8 +141,7 @@ fn live_families() -> BTreeMap<String, BTreeSet<String>> {
     });
     assert!(complete, "{}", pm.transcript());
     let (_, samples) = prom::scrape(port, "/metrics");
-    pm.signal(libc::SIGTERM);
-    assert_eq!(pm.wait(LONG), Some(0), "{}", pm.transcript());
+    pm.terminate(LONG);
 
     let mut found: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for sample in samples {

@@ -68,8 +68,7 @@ fn signal_flood_does_not_delay_shutdown() {
         pm.signal(libc::SIGUSR1);
     }
     let sent = Instant::now();
-    pm.signal(libc::SIGTERM);
-    assert_eq!(pm.wait(LONG), Some(0), "{}", pm.transcript());
+    pm.terminate(LONG);
     assert!(
         sent.elapsed() < Duration::from_secs(2),
         "took {:?}",
@@ -97,8 +96,7 @@ processes:
         .wait_for_record(LONG, |record| record["msg"] == "hook failed");
     assert!(failed.is_some(), "{}", pm.transcript());
     let sent = Instant::now();
-    pm.signal(libc::SIGTERM);
-    assert_eq!(pm.wait(LONG), Some(0), "{}", pm.transcript());
+    pm.terminate(LONG);
     assert!(
         sent.elapsed() < Duration::from_secs(2),
         "took {:?}",
@@ -217,8 +215,7 @@ processes:
         "{}",
         pm.transcript()
     );
-    pm.signal(libc::SIGTERM);
-    assert_eq!(pm.wait(LONG), Some(0), "{}", pm.transcript());
+    pm.terminate(LONG);
 }
 
 #[test]
@@ -412,8 +409,7 @@ fn stopped_child_still_stops_promptly() {
     // SAFETY-free: kill(2) on a process our child started.
     assert_eq!(unsafe { libc::kill(pid, libc::SIGSTOP) }, 0);
     let sent = Instant::now();
-    pm.signal(libc::SIGTERM);
-    assert_eq!(pm.wait(LONG), Some(0), "{}", pm.transcript());
+    pm.terminate(LONG);
     assert!(
         sent.elapsed() < Duration::from_secs(3),
         "took {:?}",
@@ -534,8 +530,7 @@ fn pids_limit_keeps_scrapes_and_probes() {
     assert!(healthy.is_some(), "{}", pm.transcript());
 
     cgroup.write("pids.max", "max");
-    pm.signal(libc::SIGTERM);
-    assert_eq!(pm.wait(LONG), Some(0), "{}", pm.transcript());
+    pm.terminate(LONG);
 }
 
 #[test]

@@ -33,8 +33,7 @@ fn start_with_metrics() -> (Pm, u16, Dir) {
 }
 
 fn stop(mut pm: Pm) {
-    pm.signal(libc::SIGTERM);
-    assert_eq!(pm.wait(LONG), Some(0), "{}", pm.transcript());
+    pm.terminate(LONG);
 }
 
 fn connect(port: u16) -> TcpStream {

@@ -137,8 +137,7 @@ processes:
     assert!(both_up, "tree never started\n{}", pm.transcript());
 
     let stop_sent = std::time::Instant::now();
-    pm.signal(libc::SIGTERM);
-    assert_eq!(pm.wait(LONG), Some(0), "{}", pm.transcript());
+    pm.terminate(LONG);
     let took = stop_sent.elapsed();
     assert!(
         took >= Duration::from_millis(950),

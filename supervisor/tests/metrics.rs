@@ -241,8 +241,7 @@ fn readyz_is_503_until_fpm_is_healthy() {
         .expect("run phpeek-pm health");
     assert!(healthy.status.success(), "{healthy:?}");
 
-    pm.signal(libc::SIGTERM);
-    assert_eq!(pm.wait(LONG), Some(0), "{}", pm.transcript());
+    pm.terminate(LONG);
     let unreachable = Command::new(support::binary())
         .args([
             "health",

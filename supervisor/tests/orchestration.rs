@@ -353,8 +353,7 @@ processes:
         .wait_event("stopping process", Some("stubborn"), LONG)
         .is_some());
     let second = Instant::now();
-    pm.signal(libc::SIGTERM);
-    assert_eq!(pm.wait(LONG), Some(0), "{}", pm.transcript());
+    pm.terminate(LONG);
     assert!(
         second.elapsed() < Duration::from_secs(2),
         "waited {:?}",
@@ -384,8 +383,7 @@ processes:
     ))
     .is_empty()));
     let stop = Instant::now();
-    pm.signal(libc::SIGTERM);
-    assert_eq!(pm.wait(LONG), Some(0), "{}", pm.transcript());
+    pm.terminate(LONG);
     let took = stop.elapsed();
     assert!(
         took >= Duration::from_millis(450) && took < Duration::from_secs(2),
@@ -418,8 +416,7 @@ processes:
     assert!(pm
         .wait_event("process started", Some("slow"), LONG)
         .is_some());
-    pm.signal(libc::SIGTERM);
-    assert_eq!(pm.wait(LONG), Some(0), "{}", pm.transcript());
+    pm.terminate(LONG);
     assert!(!marker.exists(), "a process was spawned after SIGTERM");
 }
 

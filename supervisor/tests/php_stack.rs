@@ -45,8 +45,7 @@ fn php_page_served_after_fpm_healthy() {
     };
     assert!(position("process is healthy", "php-fpm") < position("process started", "nginx"));
 
-    pm.signal(libc::SIGTERM);
-    assert_eq!(pm.wait(LONG), Some(0), "{}", pm.transcript());
+    pm.terminate(LONG);
 }
 
 #[test]
@@ -92,8 +91,7 @@ fn killed_fpm_master_is_restarted_and_serves_again() {
         "page down after restart"
     );
 
-    pm.signal(libc::SIGTERM);
-    assert_eq!(pm.wait(LONG), Some(0), "{}", pm.transcript());
+    pm.terminate(LONG);
 }
 
 /// Sends `signal` to phpeek-pm while a one-second request is in flight.

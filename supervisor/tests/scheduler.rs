@@ -177,8 +177,7 @@ processes:
     assert_eq!(pings[0].path, "/ping/abc/start", "{pings:?}");
     assert_eq!(pings[1].method, "GET", "{pings:?}");
     assert_eq!(pings[1].path, "/ping/abc", "{pings:?}");
-    pm.signal(libc::SIGTERM);
-    assert_eq!(pm.wait(LONG), Some(0), "{}", pm.transcript());
+    pm.terminate(LONG);
 }
 
 #[test]
@@ -212,8 +211,7 @@ processes:
         failed.map(|record| record["exit_code"].clone()),
         Some(Value::from(3))
     );
-    pm.signal(libc::SIGTERM);
-    assert_eq!(pm.wait(LONG), Some(0), "{}", pm.transcript());
+    pm.terminate(LONG);
 }
 
 #[test]
@@ -240,8 +238,7 @@ processes:
         (1500..4000).contains(&gap),
         "runs 1 and 3 are {gap} ms apart"
     );
-    pm.signal(libc::SIGTERM);
-    assert_eq!(pm.wait(LONG), Some(0), "{}", pm.transcript());
+    pm.terminate(LONG);
 }
 
 #[test]
@@ -260,8 +257,7 @@ processes:
     let mut pm = Pm::start(&dir, &config);
 
     run_started(&pm, "job-run-2").unwrap_or_else(|| panic!("{}", pm.transcript()));
-    pm.signal(libc::SIGTERM);
-    assert_eq!(pm.wait(LONG), Some(0), "{}", pm.transcript());
+    pm.terminate(LONG);
 
     assert_eq!(pm.stdout.count(|record| record["msg"] == "OVERLAP"), 0);
     let skips = records_with_msg(
@@ -318,8 +314,7 @@ processes:
         .parse()
         .expect("pid");
     assert!(eventually(Duration::from_secs(3), || !is_alive(grandchild)));
-    pm.signal(libc::SIGTERM);
-    assert_eq!(pm.wait(LONG), Some(0), "{}", pm.transcript());
+    pm.terminate(LONG);
 }
 
 #[test]
@@ -414,8 +409,7 @@ processes:
         (500..2500).contains(&gap),
         "runs 1 and 2 are {gap} ms apart"
     );
-    pm.signal(libc::SIGTERM);
-    assert_eq!(pm.wait(LONG), Some(0), "{}", pm.transcript());
+    pm.terminate(LONG);
 }
 
 #[test]
@@ -443,8 +437,7 @@ processes:
         })
         .unwrap_or_else(|| panic!("{}", pm.transcript()));
     assert_eq!(finished["exit_code"], 0);
-    pm.signal(libc::SIGTERM);
-    assert_eq!(pm.wait(LONG), Some(0), "{}", pm.transcript());
+    pm.terminate(LONG);
 
     let pings = server.pings();
     assert!(pings.len() >= 2, "{pings:?}");
@@ -489,8 +482,7 @@ processes:
         "{}",
         pm.transcript()
     );
-    pm.signal(libc::SIGTERM);
-    assert_eq!(pm.wait(LONG), Some(0), "{}", pm.transcript());
+    pm.terminate(LONG);
 }
 
 #[test]
@@ -515,6 +507,5 @@ processes:
             .count(|record| record["msg"] == "could not start scheduled run"),
         1
     );
-    pm.signal(libc::SIGTERM);
-    assert_eq!(pm.wait(LONG), Some(0), "{}", pm.transcript());
+    pm.terminate(LONG);
 }

@@ -199,6 +199,15 @@ impl Pm {
     }
 
     /// Waits for exit; returns the exit code, or None on timeout.
+    /// Sends SIGTERM and asserts that phpeek-pm exits with code 0 within
+    /// `timeout`.
+    #[track_caller]
+    pub fn terminate(&mut self, timeout: Duration) {
+        self.signal(libc::SIGTERM);
+        let code = self.wait(timeout);
+        assert_eq!(code, Some(0), "{}", self.transcript());
+    }
+
     pub fn wait(&mut self, timeout: Duration) -> Option<i32> {
         let deadline = Instant::now() + timeout;
         loop {
