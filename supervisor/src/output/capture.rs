@@ -237,25 +237,49 @@ mod tests {
     use crate::output::testing::{parse_lines, pipe, FileOutput};
     use crate::output::{Output, OutputSettings, OutputTarget, Pipeline};
 
-    /// Runs `script` in `sh`, captures its stdout, and returns the records.
-    async fn capture_script(script: &str, max_line_bytes: usize) -> Vec<Value> {
+    /// Runs `program` with `args`, captures its `stream` as `source`, and
+    /// returns the records.
+    async fn capture_child(
+        program: &str,
+        args: &[&str],
+        stream: Stream,
+        source: Source,
+        max_line_bytes: usize,
+    ) -> Vec<Value> {
         let output = FileOutput::start(LogFormat::Json, max_line_bytes);
-        let mut child = Command::new("sh")
-            .args(["-c", script])
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("spawn sh");
-        let stdout = child.stdout.take().expect("stdout is piped");
+        let mut command = Command::new(program);
+        command.args(args);
+        match stream {
+            Stream::Stdout => command.stdout(Stdio::piped()),
+            Stream::Stderr => command.stderr(Stdio::piped()),
+        };
+        let mut child = command.spawn().expect("spawn the child");
+        let pipe: OwnedFd = match stream {
+            Stream::Stdout => child.stdout.take().expect("stdout is piped").into(),
+            Stream::Stderr => child.stderr.take().expect("stderr is piped").into(),
+        };
 
-        let source = Source::new("script", "script-0");
         let handle = output.output.handle();
         handle
-            .capture(source, Stream::Stdout, stdout.into())
+            .capture(source, stream, pipe)
             .await
             .expect("capture task");
-        child.wait().expect("wait for sh");
+        child.wait().expect("wait for the child");
 
         parse_lines(&output.finish().await)
+    }
+
+    /// Runs `script` in `sh`, captures its stdout, and returns the records.
+    async fn capture_script(script: &str, max_line_bytes: usize) -> Vec<Value> {
+        let source = Source::new("script", "script-0");
+        capture_child(
+            "sh",
+            &["-c", script],
+            Stream::Stdout,
+            source,
+            max_line_bytes,
+        )
+        .await
     }
 
     fn messages(records: &[Value]) -> Vec<&str> {
@@ -267,22 +291,8 @@ mod tests {
 
     #[tokio::test]
     async fn seq_lines_arrive_once_in_order() {
-        let output = FileOutput::start(LogFormat::Json, 65536);
-        let mut child = Command::new("seq")
-            .args(["1", "100000"])
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("spawn seq");
-        let stdout = child.stdout.take().expect("stdout is piped");
-
         let source = Source::new("counter", "counter-0");
-        let handle = output.output.handle();
-        handle
-            .capture(source, Stream::Stdout, stdout.into())
-            .await
-            .expect("capture task");
-        child.wait().expect("wait for seq");
-        let records = parse_lines(&output.finish().await);
+        let records = capture_child("seq", &["1", "100000"], Stream::Stdout, source, 65536).await;
 
         assert_eq!(records.len(), 100_000);
         for (index, record) in records.iter().enumerate() {
@@ -327,22 +337,9 @@ mod tests {
 
     #[tokio::test]
     async fn stderr_lines_are_warn() {
-        let output = FileOutput::start(LogFormat::Json, 65536);
-        let mut child = Command::new("sh")
-            .args(["-c", "echo broken >&2"])
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn sh");
-        let stderr = child.stderr.take().expect("stderr is piped");
-
         let source = Source::new("worker", "worker-1").with_field("hook", "pre-start");
-        let handle = output.output.handle();
-        handle
-            .capture(source, Stream::Stderr, stderr.into())
-            .await
-            .expect("capture task");
-        child.wait().expect("wait for sh");
-        let records = parse_lines(&output.finish().await);
+        let script = ["-c", "echo broken >&2"];
+        let records = capture_child("sh", &script, Stream::Stderr, source, 65536).await;
 
         assert_eq!(records.len(), 1);
         assert_eq!(records[0]["msg"], "broken");
@@ -457,23 +454,10 @@ mod tests {
 
     #[tokio::test]
     async fn source_without_pipeline_is_redacted_by_global_rules() {
-        let output = FileOutput::start(LogFormat::Json, 65536);
-        let mut child = Command::new("sh")
-            .args(["-c", "echo 'migrating with DB_PASSWORD=hunter2'"])
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("spawn sh");
-        let stdout = child.stdout.take().expect("stdout is piped");
-
         // Hooks capture their output like this, with no pipeline of their own.
         let source = Source::new("migrate", "migrate").with_field("hook", "pre-start");
-        let handle = output.output.handle();
-        handle
-            .capture(source, Stream::Stdout, stdout.into())
-            .await
-            .expect("capture task");
-        child.wait().expect("wait for sh");
-        let records = parse_lines(&output.finish().await);
+        let script = ["-c", "echo 'migrating with DB_PASSWORD=hunter2'"];
+        let records = capture_child("sh", &script, Stream::Stdout, source, 65536).await;
 
         assert_eq!(
             messages(&records),
