@@ -50,8 +50,7 @@ processes:
         !dir.join("worker-got-hup").exists(),
         "HUP reached a worker too"
     );
-    pm.signal(libc::SIGTERM);
-    assert_eq!(pm.wait(LONG), Some(0));
+    pm.terminate(LONG);
 }
 
 #[test]
@@ -179,8 +178,7 @@ processes:
         pids_with_cmdline(&format!("sleep {mark}1")).len() <= 1,
         "probes leave processes behind"
     );
-    pm.signal(libc::SIGTERM);
-    assert_eq!(pm.wait(LONG), Some(0));
+    pm.terminate(LONG);
 }
 
 #[test]
@@ -263,8 +261,7 @@ processes:
         .stdout
         .count(|record| record["msg"] == "stopping process");
     assert_eq!(stopped, 0, "the healthy instance was stopped");
-    pm.signal(libc::SIGTERM);
-    assert_eq!(pm.wait(LONG), Some(0));
+    pm.terminate(LONG);
 }
 
 #[test]
@@ -339,8 +336,7 @@ processes:
     std::thread::sleep(Duration::from_millis(500));
     let starts = pm.stdout.count(|record| record["msg"] == "process started");
     assert_eq!(starts, 1, "{}", pm.transcript());
-    pm.signal(libc::SIGTERM);
-    assert_eq!(pm.wait(LONG), Some(0));
+    pm.terminate(LONG);
 }
 
 #[test]
@@ -392,8 +388,7 @@ processes:
         .stdout
         .count(|record| record["msg"] == "process is fatal: out of restart attempts");
     assert_eq!(fatal, 0);
-    pm.signal(libc::SIGTERM);
-    assert_eq!(pm.wait(LONG), Some(0));
+    pm.terminate(LONG);
 }
 
 #[test]

@@ -89,8 +89,7 @@ processes:
         .stdout
         .count(|record| record["msg"] == "process is fatal: out of restart attempts");
     assert_eq!(fatal, 0, "became fatal\n{}", pm.transcript());
-    pm.signal(libc::SIGTERM);
-    assert_eq!(pm.wait(LONG), Some(0));
+    pm.terminate(LONG);
 }
 
 #[test]

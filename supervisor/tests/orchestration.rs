@@ -43,8 +43,7 @@ processes:
         .iter()
         .position(|record| record["msg"] == "migrated");
     assert!(migrated.is_some_and(|at| at < index_of(&pm, "process started", "web")));
-    pm.signal(libc::SIGTERM);
-    assert_eq!(pm.wait(LONG), Some(0));
+    pm.terminate(LONG);
 }
 
 #[test]
@@ -138,8 +137,7 @@ processes:
         starts[0] < starts[1] && starts[1] < starts[2],
         "start order {starts:?}"
     );
-    pm.signal(libc::SIGTERM);
-    assert_eq!(pm.wait(LONG), Some(0));
+    pm.terminate(LONG);
     let stops = [
         index_of(&pm, "stopping process", "late"),
         index_of(&pm, "stopping process", "middle"),
@@ -199,8 +197,7 @@ processes:
         "{}",
         pm.transcript()
     );
-    pm.signal(libc::SIGTERM);
-    assert_eq!(pm.wait(LONG), Some(0));
+    pm.terminate(LONG);
 }
 
 #[test]
@@ -259,8 +256,7 @@ processes:
         second.trim(),
         "worker worker-1 config-value container-value"
     );
-    pm.signal(libc::SIGTERM);
-    assert_eq!(pm.wait(LONG), Some(0));
+    pm.terminate(LONG);
 }
 
 #[test]
@@ -299,8 +295,7 @@ processes:
             == 2
     });
     assert!(restarted, "{}", pm.transcript());
-    pm.signal(libc::SIGTERM);
-    assert_eq!(pm.wait(LONG), Some(0));
+    pm.terminate(LONG);
 }
 
 #[test]
@@ -326,8 +321,7 @@ processes:
         got.exists()
     });
     assert!(seen, "HUP never reached the child\n{}", pm.transcript());
-    pm.signal(libc::SIGTERM);
-    assert_eq!(pm.wait(LONG), Some(0));
+    pm.terminate(LONG);
 }
 
 #[test]
