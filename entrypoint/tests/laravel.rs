@@ -6,7 +6,6 @@
 mod support;
 
 use std::path::Path;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use support::{get, path_text, wait_until_serving, Sandbox};
@@ -113,14 +112,7 @@ fn laravel_fixture_serves_migrates_and_runs_jobs() {
         // Every 2 seconds instead of every minute, so the test needn't wait.
         .set("PHPEEK_PM_PROCESS_SCHEDULER_SCHEDULE", "*/2 * * * * *");
     let port: u16 = sandbox.var("NGINX_HTTP_PORT").parse().expect("port");
-    let log = std::fs::File::create(sandbox.path("stack.log")).expect("log file");
-    let mut child = sandbox
-        .command(&[])
-        .stdout(log.try_clone().expect("clone log"))
-        .stderr(log)
-        .stdin(Stdio::null())
-        .spawn()
-        .expect("start phpeek-entrypoint");
+    let mut child = sandbox.spawn_logged("stack.log");
     let transcript = || sandbox.read("stack.log");
 
     let serving = wait_until_serving(port, Duration::from_secs(60));

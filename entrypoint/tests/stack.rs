@@ -5,7 +5,6 @@ mod support;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::Stdio;
 use std::time::Duration;
 
 use support::{get, path_text, wait_until_serving, Sandbox};
@@ -78,14 +77,7 @@ fn stack_serves_example_app_and_stops_on_sigterm() {
         .set("NGINX_TRUSTED_PROXIES", "127.0.0.0/8")
         .set("NGINX_HEALTH_LOCAL_ONLY", "true");
     let port: u16 = sandbox.var("NGINX_HTTP_PORT").parse().expect("port");
-    let log = std::fs::File::create(sandbox.path("stack.log")).expect("log file");
-    let mut child = sandbox
-        .command(&[])
-        .stdout(log.try_clone().expect("clone log"))
-        .stderr(log)
-        .stdin(Stdio::null())
-        .spawn()
-        .expect("start phpeek-entrypoint");
+    let mut child = sandbox.spawn_logged("stack.log");
     let transcript = || sandbox.read("stack.log");
 
     let serving = wait_until_serving(port, Duration::from_secs(30));
@@ -164,13 +156,7 @@ fn laravel_hooks_run_as_app_user() {
         .set("LARAVEL_MIGRATE_WAIT_FOR", &database)
         .set("LARAVEL_MIGRATE_WAIT_TIMEOUT", "10");
     let port: u16 = sandbox.var("NGINX_HTTP_PORT").parse().expect("port");
-    let log = std::fs::File::create(sandbox.path("stack.log")).expect("log file");
-    let mut child = sandbox
-        .command(&[])
-        .stdout(log.try_clone().expect("clone log"))
-        .stderr(log)
-        .spawn()
-        .expect("start phpeek-entrypoint");
+    let mut child = sandbox.spawn_logged("stack.log");
 
     let serving = wait_until_serving(port, Duration::from_secs(30));
     let code = support::stop(&mut child);

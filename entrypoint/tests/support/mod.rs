@@ -172,6 +172,17 @@ impl Sandbox {
         command
     }
 
+    /// Starts the entrypoint with no arguments in the background, its
+    /// stdout and stderr both written to `log` in the sandbox.
+    pub fn spawn_logged(&self, log: &str) -> Child {
+        let file = std::fs::File::create(self.path(log)).expect("create the log file");
+        self.command(&[])
+            .stdout(file.try_clone().expect("clone the log file"))
+            .stderr(file)
+            .spawn()
+            .expect("start phpeek-entrypoint")
+    }
+
     /// Runs the entrypoint to completion.
     pub fn run(&self, args: &[&str]) -> Run {
         let output = self.command(args).output().expect("run phpeek-entrypoint");
