@@ -22,7 +22,7 @@ fn fpm_cpu_seconds(port: u16) -> f64 {
 }
 
 fn clock_ticks() -> f64 {
-    // SAFETY-free: sysconf has no preconditions.
+    // SAFETY: sysconf has no preconditions.
     let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
     assert!(ticks > 0, "sysconf(_SC_CLK_TCK) failed");
     ticks as f64

@@ -120,7 +120,7 @@ fn unread_stdout_does_not_keep_phpeek_pm_alive() {
         .spawn()
         .expect("spawn");
     std::thread::sleep(Duration::from_millis(500));
-    // SAFETY-free: kill(2) on our own child.
+    // SAFETY: kill(2) takes two integers and reads no memory; the pid is our own child.
     assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);
     let deadline = Instant::now() + Duration::from_secs(10);
     let mut exited = false;
@@ -401,7 +401,7 @@ fn stopped_child_still_stops_promptly() {
         .wait_event("process started", Some("paused"), LONG)
         .expect("started");
     let pid = started["pid"].as_i64().expect("pid") as i32;
-    // SAFETY-free: kill(2) on a process our child started.
+    // SAFETY: kill(2) takes two integers and reads no memory; the pid is a process our child started.
     assert_eq!(unsafe { libc::kill(pid, libc::SIGSTOP) }, 0);
     let sent = Instant::now();
     pm.terminate(LONG);

@@ -83,7 +83,7 @@ fn kill_counts_crash_and_flips_up() {
     let pid = body["process"]["instances"][0]["pid"]
         .as_i64()
         .expect("worker pid") as i32;
-    // SAFETY-free: kill(2) on a process this test's child started.
+    // SAFETY: kill(2) takes two integers and reads no memory; the pid is a process this test's child started.
     assert_eq!(unsafe { libc::kill(pid, libc::SIGKILL) }, 0);
 
     let mut seen = vec![1.0];

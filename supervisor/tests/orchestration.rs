@@ -450,6 +450,6 @@ processes:
 }
 
 fn nix_is_root() -> bool {
-    // SAFETY-free: geteuid has no preconditions.
+    // SAFETY: geteuid has no preconditions.
     unsafe { libc::geteuid() == 0 }
 }

@@ -62,7 +62,7 @@ fn killed_fpm_master_is_restarted_and_serves_again() {
         .wait_event("process started", Some("php-fpm"), LONG)
         .expect("fpm started");
     let master = started["pid"].as_i64().expect("pid") as i32;
-    // SAFETY-free: kill(2) on a process this test's child started.
+    // SAFETY: kill(2) takes two integers and reads no memory; the pid is a process this test's child started.
     assert_eq!(unsafe { libc::kill(master, libc::SIGKILL) }, 0);
 
     let restart = pm.stdout.wait_for_record(LONG, |record| {

@@ -88,7 +88,7 @@ processes:
         1,
         "escaped grandchild not running"
     );
-    // SAFETY-free: kill(2) on the pid of our own grandchild.
+    // SAFETY: kill(2) takes two integers and reads no memory; the pid is our own grandchild.
     assert_eq!(unsafe { libc::kill(inner, libc::SIGTERM) }, 0);
     assert_eq!(pm.wait(LONG), Some(0), "{}", pm.transcript());
     assert!(
