@@ -242,9 +242,18 @@ impl Redactor {
         })
     }
 
+    /// Adds the spans of key values, option values and URL passwords.
+    ///
+    /// A separator inside a value already found is skipped: its own value
+    /// would end inside that one, and searching it again made a line such
+    /// as `token=token=token=…` cost time in the square of its length.
     fn find_keys_and_urls(&self, text: &str, spans: &mut Vec<Span<'_>>) {
         let bytes = text.as_bytes();
+        let mut covered = 0;
         for at in memchr::memchr3_iter(b'=', b':', b'-', bytes) {
+            if at < covered {
+                continue;
+            }
             let span = if bytes[at] == b'-' {
                 match bytes.get(at + 1) {
                     Some(b'-') => self.option_value(bytes, at),
@@ -255,11 +264,14 @@ impl Redactor {
             } else {
                 self.key_value(bytes, at)
             };
-            spans.extend(span.map(|(start, end)| Span {
-                start,
-                end,
-                replacement: None,
-            }));
+            if let Some((start, end)) = span {
+                covered = end;
+                spans.push(Span {
+                    start,
+                    end,
+                    replacement: None,
+                });
+            }
         }
     }
 

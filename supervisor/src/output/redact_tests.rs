@@ -176,3 +176,20 @@ fn odd_input_does_not_panic() {
         "€password=***REDACTED*** y"
     );
 }
+
+#[test]
+fn separators_inside_a_value_are_not_searched_again() {
+    let redactor = redactor();
+    let lines = [
+        "token=".repeat(2000),
+        "password:".repeat(2000),
+        format!("token=\"{}", "password:".repeat(2000)),
+        format!("GET /?{} HTTP/1.1", "api_key=token=".repeat(1000)),
+    ];
+    for line in &lines {
+        let spans = redactor.spans(line);
+
+        assert_eq!(spans.len(), 1, "{} spans in {:?}", spans.len(), &line[..40]);
+        assert!(!redactor.redact(line).contains("token=token"));
+    }
+}
