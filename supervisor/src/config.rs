@@ -144,6 +144,13 @@ pub fn short_variable_names() -> &'static [(&'static str, &'static str)] {
     overlay::SHORT_NAMES
 }
 
+/// Returns the short names whose bare whole numbers are milliseconds, such
+/// as `PHPEEK_PM_LOG_MULTILINE_TIMEOUT=500`, where the setting they set reads
+/// a bare number as seconds.
+pub fn millisecond_variable_names() -> &'static [&'static str] {
+    overlay::MILLISECOND_NAMES
+}
+
 /// Parses the text and applies the overlay. Returns the tree that was
 /// decoded, if any, with the configuration.
 fn load(text: &str, name: &str, env: &dyn Lookup) -> Result<(Loaded, Option<Node>), Report> {

@@ -63,10 +63,15 @@ pub(crate) fn rows() -> Vec<PmVar> {
             "PHPEEK_PM_GLOBAL_{}",
             key.to_ascii_uppercase().replace('.', "_")
         );
+        let accepted = if phpeek::config::millisecond_variable_names().contains(name) {
+            format!("a whole number of milliseconds, or a value of `global.{key}` with a unit, like `2s`")
+        } else {
+            format!("a value of `global.{key}`")
+        };
         rows.push(PmVar {
             name: (*name).to_owned(),
             default: "from the config".to_owned(),
-            accepted: format!("a value of `global.{key}`"),
+            accepted,
             effect: format!(
                 "Short name: sets `global.{key}`; {long} wins when both are set. Both modes."
             ),

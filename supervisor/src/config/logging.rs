@@ -5,6 +5,8 @@
 //! settings, so a key left out keeps the global value. Every regular
 //! expression is compiled here, and an invalid one is an error at its value.
 
+use std::borrow::Cow;
+
 use regex::Regex;
 
 use super::fields::{join, Decoder, Field};
@@ -337,9 +339,12 @@ fn regex_list(decoder: &mut Decoder<'_>, field: &Field<'_>) -> Option<Vec<Regex>
     Some(regexes)
 }
 
-/// Compiles `text`, reporting an invalid expression at `field`.
+/// Compiles `text`, reporting an invalid expression at `field`. A `{` that
+/// starts no repetition is a literal, as in Go's regular expressions, which
+/// PHPeek PM 1.x used: its guide's multiline pattern `^\[|^\d{4}-|^{"`
+/// relies on that.
 fn compile(decoder: &mut Decoder<'_>, field: &Field<'_>, text: &str) -> Option<Regex> {
-    match Regex::new(text) {
+    match Regex::new(&literal_braces(text)) {
         Ok(regex) => Some(regex),
         Err(error) => {
             let message = format!("invalid regular expression `{text}`: {}", reason(&error));
@@ -349,6 +354,65 @@ fn compile(decoder: &mut Decoder<'_>, field: &Field<'_>, text: &str) -> Option<R
             None
         }
     }
+}
+
+/// Returns `pattern` with a backslash before each `{` that starts no
+/// counted repetition (`{2}`, `{2,}` or `{2,5}`), outside character classes.
+fn literal_braces(pattern: &str) -> Cow<'_, str> {
+    let bytes = pattern.as_bytes();
+    let mut escaped = String::new();
+    let mut copied = 0;
+    let mut class_depth = 0usize;
+    let mut at = 0;
+    while let Some(&byte) = bytes.get(at) {
+        match byte {
+            // Skips the escaped character. When that one is multibyte, `at`
+            // lands inside it, which is harmless: only ASCII bytes match.
+            b'\\' => at += 1,
+            b'[' => {
+                class_depth += 1;
+                // A `]` right after `[` or `[^` is a literal member.
+                if bytes.get(at + 1) == Some(&b'^') {
+                    at += 1;
+                }
+                if bytes.get(at + 1) == Some(&b']') {
+                    at += 1;
+                }
+            }
+            b']' if class_depth > 0 => class_depth -= 1,
+            b'{' if class_depth == 0 && !starts_repetition(&bytes[at..]) => {
+                escaped.push_str(&pattern[copied..at]);
+                escaped.push_str("\\{");
+                copied = at + 1;
+            }
+            _ => {}
+        }
+        at += 1;
+    }
+    if copied == 0 {
+        return Cow::Borrowed(pattern);
+    }
+    escaped.push_str(&pattern[copied..]);
+    Cow::Owned(escaped)
+}
+
+/// Returns whether `text`, which starts with `{`, starts with `{n}`, `{n,}`
+/// or `{n,m}`.
+fn starts_repetition(text: &[u8]) -> bool {
+    let digits = |from: usize| {
+        text.get(from..).map_or(0, |rest| {
+            rest.iter().take_while(|byte| byte.is_ascii_digit()).count()
+        })
+    };
+    let first = digits(1);
+    if first == 0 {
+        return false;
+    }
+    let mut at = 1 + first;
+    if text.get(at) == Some(&b',') {
+        at += 1 + digits(at + 1);
+    }
+    text.get(at) == Some(&b'}')
 }
 
 /// Returns the one-line reason of a regex error, without the pattern and

@@ -171,6 +171,44 @@ fn invalid_regexes_name_key_line_and_column() {
 }
 
 #[test]
+fn guide_multiline_pattern_compiles_with_literal_brace() {
+    let yaml = format!("global:\n  log_multiline:\n    pattern: '^\\[|^\\d{{4}}-|^{{\"'\n{WEB}");
+    let config = config(&yaml);
+
+    let pattern = config
+        .global
+        .log_multiline
+        .start_pattern
+        .as_ref()
+        .expect("pattern");
+    for line in ["[2026-12-04] x", "2026-12-04 x", "{\"level\":\"info\"}"] {
+        assert!(pattern.is_match(line), "{line:?}");
+    }
+    for line in ["#0 /app/x.php(1)", "  at Foo", "202-12-04"] {
+        assert!(!pattern.is_match(line), "{line:?}");
+    }
+}
+
+#[test]
+fn braces_outside_repetitions_become_literals() {
+    let cases = [
+        ("^{\"", "^\\{\""),
+        ("a{2}", "a{2}"),
+        ("a{2,}b{2,5}", "a{2,}b{2,5}"),
+        ("x{", "x\\{"),
+        ("x{a}", "x\\{a}"),
+        ("x{2", "x\\{2"),
+        ("[{]", "[{]"),
+        ("[]{]{", "[]{]\\{"),
+        ("\\{", "\\{"),
+        ("é{", "é\\{"),
+    ];
+    for (pattern, expected) in cases {
+        assert_eq!(literal_braces(pattern), expected, "{pattern}");
+    }
+}
+
+#[test]
 fn invalid_regex_in_redaction_list_is_an_error() {
     let yaml = format!("global:\n  log_redaction: {{patterns: ['a(b']}}\n{WEB}");
     let error = only_error(&yaml);

@@ -66,8 +66,8 @@ use super::report::{Problem, Problems};
 use super::substitute::Lookup;
 use super::values::{parse_bool, Invalid};
 use names::{Parsed, Rank, Target};
-pub(crate) use settings::SHORT_NAMES;
 use settings::{global_setting_at, Shape};
+pub(crate) use settings::{MILLISECOND_NAMES, SHORT_NAMES};
 
 /// Record of the overlay's changes that the steps after decoding need.
 #[derive(Debug, Default)]
@@ -180,11 +180,19 @@ fn read_variable(
     }
     match names::parse(&variable, processes) {
         Parsed::Ignored => None,
-        Parsed::Target(target) => Some(Assignment {
-            variable,
-            value,
-            target,
-        }),
+        Parsed::Target(target) => {
+            let is_whole_number = !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit());
+            let value = if is_whole_number && MILLISECOND_NAMES.contains(&variable.as_str()) {
+                format!("{value}ms")
+            } else {
+                value
+            };
+            Some(Assignment {
+                variable,
+                value,
+                target,
+            })
+        }
         Parsed::Unknown {
             path,
             message,

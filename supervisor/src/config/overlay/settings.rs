@@ -179,6 +179,11 @@ pub(crate) const SHORT_NAMES: &[(&str, &str)] = &[
     ),
 ];
 
+/// Short names whose bare whole numbers are milliseconds, as PHPeek's
+/// integration guide documents them, while the setting they set reads a
+/// bare number as seconds. A value with a unit, like `2s`, is kept.
+pub(crate) const MILLISECOND_NAMES: &[&str] = &["PHPEEK_PM_LOG_MULTILINE_TIMEOUT"];
+
 /// `PHPEEK_PM_*` names that are not settings. phpeek-pm and PHPeek PM 1.x
 /// set most of them on children, and a child may run phpeek-pm itself.
 /// `phpeek-entrypoint` reads the binary and runtime config paths, `phpeek-pm

@@ -296,7 +296,7 @@ fn logging_variables_set_global_sections() {
         at("log_multiline.pattern").as_deref(),
         Some(r#"^\[|^\d{4}-|^{""#)
     );
-    assert_eq!(at("log_multiline.timeout").as_deref(), Some("500"));
+    assert_eq!(at("log_multiline.timeout").as_deref(), Some("500ms"));
     assert_eq!(at("log_multiline.max_lines").as_deref(), Some("100"));
     assert_eq!(at("log_redaction.enabled").as_deref(), Some("true"));
     assert_eq!(
@@ -841,4 +841,31 @@ fn random_variable_names_never_panic() {
         let value = PARTS[next() % PARTS.len()];
         let _ = load_with(BASE, &[(name.as_str(), value)]);
     }
+}
+
+#[test]
+fn multiline_timeout_short_name_reads_milliseconds() {
+    let cases = [
+        ("500", Duration::from_millis(500)),
+        ("2s", Duration::from_secs(2)),
+        ("250ms", Duration::from_millis(250)),
+    ];
+    for (value, expected) in cases {
+        let loaded = loaded(&[("PHPEEK_PM_LOG_MULTILINE_TIMEOUT", value)]);
+
+        assert_eq!(
+            loaded.config.global.log_multiline.timeout, expected,
+            "{value}"
+        );
+    }
+}
+
+#[test]
+fn multiline_timeout_long_name_reads_seconds() {
+    let loaded = loaded(&[("PHPEEK_PM_GLOBAL_LOG_MULTILINE_TIMEOUT", "2")]);
+
+    assert_eq!(
+        loaded.config.global.log_multiline.timeout,
+        Duration::from_secs(2)
+    );
 }
