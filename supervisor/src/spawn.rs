@@ -76,6 +76,17 @@ pub(crate) enum SpawnError {
     },
 }
 
+/// Variables that carry the management API's token. Children don't
+/// inherit them from phpeek-pm, so a PHP request can't read the credential
+/// that stops and scales processes: php-fpm with `clear_env = no` passes
+/// its environment on to PHP. A process or hook that needs one sets it in
+/// its own `env`.
+const API_TOKEN_VARIABLES: &[&str] = &[
+    "PHPEEK_PM_API_TOKEN",
+    "PHPEEK_PM_API_AUTH",
+    "PHPEEK_PM_GLOBAL_API_AUTH",
+];
+
 /// Starts a child as described by `spec`, registered with `reaper`.
 ///
 /// # Errors
@@ -108,8 +119,11 @@ pub(crate) fn spawn(reaper: &Reaper, spec: ChildSpec<'_>) -> Result<Child, Spawn
     let (stderr, stderr_writer) = output_pipe(spec.user)?;
 
     let mut command = Command::new(program);
+    command.args(args);
+    for name in API_TOKEN_VARIABLES {
+        command.env_remove(name);
+    }
     command
-        .args(args)
         .envs(spec.env.iter().map(|(key, value)| (key, value)))
         .stdin(Stdio::null())
         .stdout(Stdio::from(stdout_writer))

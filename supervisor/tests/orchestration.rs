@@ -260,6 +260,49 @@ processes:
 }
 
 #[test]
+fn api_token_is_not_inherited_by_children() {
+    let dir = Dir::new();
+    let out = dir.join("seen-");
+    let port = support::free_port();
+    // `$${` keeps the config loader from substituting the references.
+    let show = "echo \\\"$${PHPEEK_PM_API_TOKEN-none} $${PHPEEK_PM_API_AUTH-none} $${PHPEEK_PM_GLOBAL_API_AUTH-none}\\\"";
+    let config = format!(
+        r#"
+global:
+  api_enabled: true
+  api_port: {port}
+processes:
+  web:
+    command: ["sh", "-c", "{show} > {out}web; sleep 60"]
+  ctl-user:
+    command: ["sh", "-c", "{show} > {out}ctl-user; sleep 60"]
+    env:
+      PHPEEK_PM_API_TOKEN: given-in-config
+"#,
+        out = out.display()
+    );
+    let path = dir.write("phpeek-pm.yaml", &config);
+    let mut pm = Pm::start_with(
+        std::process::Command::new(support::binary())
+            .arg("-c")
+            .arg(path)
+            .env("PHPEEK_PM_API_TOKEN", "from-container-1")
+            .env("PHPEEK_PM_API_AUTH", "from-container-1")
+            .env("PHPEEK_PM_GLOBAL_API_AUTH", "from-container-1"),
+    );
+    let both = eventually(LONG, || {
+        dir.join("seen-web").exists() && dir.join("seen-ctl-user").exists()
+    });
+    assert!(both, "{}", pm.transcript());
+
+    let web = std::fs::read_to_string(dir.join("seen-web")).expect("read");
+    assert_eq!(web.trim(), "none none none");
+    let ctl_user = std::fs::read_to_string(dir.join("seen-ctl-user")).expect("read");
+    assert_eq!(ctl_user.trim(), "given-in-config none none");
+    pm.terminate(LONG);
+}
+
+#[test]
 fn unhealthy_process_is_restarted_with_reason_health() {
     let dir = Dir::new();
     let flag = dir.join("healthy");
