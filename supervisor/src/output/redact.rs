@@ -3,11 +3,14 @@
 //!
 //! Built-in rules, on while redaction is enabled:
 //!
-//! - The value after a secret key: `password`, `passwd`, `pwd`, `passphrase`,
-//!   `secret`, `token`, `api_key`, `api-key`, `apikey`, `auth` or
-//!   `authorization`, in any case. A key may also be one part of a longer
-//!   name, such as `DB_PASSWORD`, `X-Auth-Token` or
-//!   `password_confirmation`. The key must be followed by `=`, `:` or
+//! - The value after a secret key: `password`, `passwd`, `pwd`, `pass`,
+//!   `passphrase`, `secret`, `token`, `api_key`, `api-key`, `apikey`,
+//!   `auth`, `authorization`, `app_key` (Laravel's encryption key),
+//!   `laravel_session` or `phpsessid` (session cookies), in any case. A key
+//!   may also be one part of a longer name, such as `DB_PASSWORD`,
+//!   `X-Auth-Token` or `password_confirmation`, and a key of five letters
+//!   or more may end a part, as in `PGPASSWORD`, `accessToken` or
+//!   `clientSecret`. The key must be followed by `=`, `:` or
 //!   `=>`, optionally after a closing quote or bracket, so `key=value`,
 //!   `key: value`, JSON's `"key":"value"` and PHP's `'key' => 'value'` and
 //!   `[key] => value` all match, while prose such as "password reset email
@@ -56,10 +59,23 @@ const SECRET_KEYS: &[&str] = &[
     "apikey",
     "auth",
     "authorization",
+    "pass",
+    "app_key",
+    "laravel_session",
+    "phpsessid",
 ];
+
+/// Shortest key that may end a longer part of a name: `token` ends
+/// `accessToken`, while `pass` doesn't end `bypass`.
+const MIN_SUFFIX_KEY: usize = 5;
 
 /// Authorization schemes kept in front of a redacted credential.
 const AUTH_SCHEMES: &[&str] = &["bearer", "basic", "digest", "token", "bot"];
+
+/// Returns whether `key` may end a longer part of a name.
+fn is_suffix_key(key: &[u8]) -> bool {
+    key.len() >= MIN_SUFFIX_KEY && key.iter().all(u8::is_ascii_alphanumeric)
+}
 
 /// Bytes that end an unquoted value.
 fn ends_value(byte: u8) -> bool {
@@ -86,6 +102,9 @@ pub struct Redactor {
     keys: Vec<Vec<u8>>,
     /// Whether a byte, in either case, starts one of `keys`.
     key_starts: [bool; 256],
+    /// Whether a byte, in either case, ends one of `keys` that may end a
+    /// part: letters and digits only, at least [`MIN_SUFFIX_KEY`] long.
+    suffix_ends: [bool; 256],
     regexes: Vec<(Regex, Option<String>)>,
 }
 
@@ -109,10 +128,15 @@ impl Redactor {
             }
         }
         let mut key_starts = [false; 256];
+        let mut suffix_ends = [false; 256];
         for key in &keys {
             if let Some(&first) = key.first() {
                 key_starts[usize::from(first.to_ascii_lowercase())] = true;
                 key_starts[usize::from(first.to_ascii_uppercase())] = true;
+            }
+            if let Some(&last) = key.last().filter(|_| is_suffix_key(key)) {
+                suffix_ends[usize::from(last.to_ascii_lowercase())] = true;
+                suffix_ends[usize::from(last.to_ascii_uppercase())] = true;
             }
         }
         Redactor {
@@ -120,6 +144,7 @@ impl Redactor {
             placeholder: settings.placeholder.clone(),
             keys,
             key_starts,
+            suffix_ends,
             regexes,
         }
     }
@@ -211,10 +236,11 @@ impl Redactor {
         self.enabled && self.is_secret_name(key.as_bytes())
     }
 
-    /// Tells whether one of the keys starts a part of `name` and ends at the
-    /// end of a part. Parts are separated by any byte that is not an ASCII
-    /// letter or digit, so `api_key` matches `X-Api-Key` and `password`
-    /// matches `password_confirmation` but not `passwords`.
+    /// Returns whether one of the keys starts a part of `name` and ends at
+    /// the end of a part, or ends a longer part. Parts are separated by any
+    /// byte that is not an ASCII letter or digit, so `api_key` matches
+    /// `X-Api-Key`, `password` matches `password_confirmation` and
+    /// `PGPASSWORD` but not `passwords`.
     fn is_secret_name(&self, name: &[u8]) -> bool {
         let mut start = 0;
         while start < name.len() {
@@ -222,12 +248,30 @@ impl Redactor {
             if self.key_starts[usize::from(rest[0])] && self.starts_with_key(rest) {
                 return true;
             }
-            let Some(boundary) = rest.iter().position(|byte| !byte.is_ascii_alphanumeric()) else {
+            let boundary = rest.iter().position(|byte| !byte.is_ascii_alphanumeric());
+            let part = &rest[..boundary.unwrap_or(rest.len())];
+            if part
+                .last()
+                .is_some_and(|&last| self.suffix_ends[usize::from(last)])
+                && self.ends_with_key(part)
+            {
+                return true;
+            }
+            let Some(boundary) = boundary else {
                 return false;
             };
             start += boundary + 1;
         }
         false
+    }
+
+    fn ends_with_key(&self, part: &[u8]) -> bool {
+        self.keys
+            .iter()
+            .filter(|key| is_suffix_key(key))
+            .any(|key| {
+                part.len() > key.len() && part[part.len() - key.len()..].eq_ignore_ascii_case(key)
+            })
     }
 
     fn starts_with_key(&self, part: &[u8]) -> bool {
