@@ -5,6 +5,8 @@ use std::time::Duration;
 use super::fields::{Decoder, Field};
 use super::model::{HealthCheck, Probe};
 use super::values::Invalid;
+use crate::config::Redaction;
+use crate::output::Redactor;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum ProbeKind {
@@ -165,10 +167,14 @@ fn exec_probe(
 /// The port defaults to 80 and the path to `/`; a `#fragment` is dropped.
 pub(crate) fn parse_http_url(url: &str) -> Result<(String, String), Invalid> {
     let hint = "write http://host:port/path, like http://127.0.0.1:8080/health";
+    // Errors are printed, so they show the URL with its password and
+    // secret query values replaced, as the log would.
+    let redactor = Redactor::new(&Redaction::default());
+    let shown = redactor.redact(url);
     let scheme_end = url.find("://").map_or(0, |index| index + 3);
     let scheme = url[..scheme_end].to_ascii_lowercase();
     if scheme == "https://" {
-        let message = format!("`{url}`: the http health check doesn't support https");
+        let message = format!("`{shown}`: the http health check doesn't support https");
         let hint = "probe the port with a tcp check, or use a plain http endpoint";
         return Err(Invalid {
             message,
@@ -176,7 +182,7 @@ pub(crate) fn parse_http_url(url: &str) -> Result<(String, String), Invalid> {
         });
     }
     if scheme != "http://" {
-        let message = format!("`{url}` is not an http:// URL");
+        let message = format!("`{shown}` is not an http:// URL");
         return Err(Invalid {
             message,
             hint: Some(hint.to_owned()),
@@ -188,7 +194,8 @@ pub(crate) fn parse_http_url(url: &str) -> Result<(String, String), Invalid> {
     let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
     let (authority, path) = rest.split_at(authority_end);
     if authority.contains('@') {
-        let message = format!("`{url}` contains a user name, which the health check doesn't send");
+        let message =
+            format!("`{shown}` contains a user name, which the health check doesn't send");
         return Err(Invalid {
             message,
             hint: Some(hint.to_owned()),
@@ -201,7 +208,7 @@ pub(crate) fn parse_http_url(url: &str) -> Result<(String, String), Invalid> {
         format!("{authority}:80")
     };
     check_host_port(&authority).map_err(|invalid| Invalid {
-        message: format!("`{url}` has an invalid host or port: {}", invalid.message),
+        message: format!("`{shown}` has an invalid host or port: {}", invalid.message),
         hint: Some(hint.to_owned()),
     })?;
     let path = match path {
@@ -210,7 +217,7 @@ pub(crate) fn parse_http_url(url: &str) -> Result<(String, String), Invalid> {
         path => path.to_owned(),
     };
     if path.contains(|c: char| c.is_whitespace() || c.is_control()) {
-        let message = format!("`{url}` contains spaces or control characters");
+        let message = format!("`{shown}` contains spaces or control characters");
         return Err(Invalid {
             message,
             hint: Some("encode them with %XX".to_owned()),
@@ -414,6 +421,19 @@ mod tests {
         let hint = error.and_then(|invalid| invalid.hint).unwrap_or_default();
 
         assert!(hint.contains("tcp check"), "{hint}");
+    }
+
+    #[test]
+    fn url_errors_hide_password_and_token() {
+        let url = "http://admin:hunter2@127.0.0.1:1/health?token=hunter3";
+
+        let error = parse_http_url(url)
+            .err()
+            .expect("a URL with a user is invalid");
+
+        assert!(!error.message.contains("hunter2"), "{}", error.message);
+        assert!(!error.message.contains("hunter3"), "{}", error.message);
+        assert!(error.message.contains("admin:"), "{}", error.message);
     }
 
     #[test]

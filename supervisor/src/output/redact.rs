@@ -80,7 +80,7 @@ fn is_suffix_key(key: &[u8]) -> bool {
 /// Bytes that end an unquoted value.
 fn ends_value(byte: u8) -> bool {
     byte.is_ascii_whitespace()
-        || matches!(byte, b',' | b';' | b'&' | b'"' | b'\'' | b'<' | b'>')
+        || matches!(byte, b',' | b';' | b'&' | b'"' | b'\'' | b'`' | b'<' | b'>')
         || matches!(byte, b')' | b']' | b'}')
 }
 
@@ -439,6 +439,10 @@ fn value_span(bytes: &[u8], at: usize) -> Option<(usize, usize)> {
         return (end > inner).then_some((inner, end));
     }
 
+    // A nested object is left whole, and its own keys are searched.
+    if rest.first() == Some(&b'{') {
+        return None;
+    }
     let start = skip_auth_scheme(bytes, at);
     let end = bare_end(bytes, start);
     let value = &bytes[start..end];

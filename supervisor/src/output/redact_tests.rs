@@ -71,6 +71,15 @@ fn redaction_keeps_structure_around_secrets() {
             "mysql --password ***REDACTED*** --user app",
         ),
         ("cmd --token 'a b' x", "cmd --token '***REDACTED***' x"),
+        (
+            "could not start `app --password=hunter2`: not found",
+            "could not start `app --password=***REDACTED***`: not found",
+        ),
+        (
+            r#"C29 {"auth":{"user":"bob","pass":"hunter2"}}"#,
+            r#"C29 {"auth":{"user":"bob","pass":"***REDACTED***"}}"#,
+        ),
+        ("password=[hunter2] x", "password=***REDACTED***] x"),
     ];
     for (line, expected) in cases {
         assert_eq!(redactor.redact(line), expected, "{line:?}");
