@@ -248,6 +248,10 @@ struct Task {
     exits: mpsc::UnboundedSender<(usize, nix::unistd::Pid, ExitStatus)>,
     health: mpsc::Sender<HealthEvent>,
     monitor: Option<tokio::task::JoinHandle<()>>,
+    /// Set when a failed health check was logged at WARN and the process
+    /// stayed up, so that later failures before it recovers are logged at
+    /// DEBUG.
+    unhealthy_reported: bool,
     stop_done: Option<oneshot::Sender<()>>,
     /// Set once the supervisor's shutdown stop arrived; the task ends when
     /// every instance has settled.
@@ -308,6 +312,7 @@ impl Task {
             exits,
             health,
             monitor: None,
+            unhealthy_reported: false,
             stop_done: None,
             terminating: false,
             pending_halts: Vec::new(),

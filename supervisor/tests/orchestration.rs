@@ -342,6 +342,51 @@ processes:
 }
 
 #[test]
+fn restart_never_warns_once_per_unhealthy_spell() {
+    let dir = Dir::new();
+    let flag = dir.join("healthy");
+    let config = format!(
+        r#"
+processes:
+  api:
+    command: ["sleep", "60"]
+    restart: never
+    health_check:
+      type: exec
+      command: ["test", "-e", "{flag}"]
+      period: 100ms
+      failure_threshold: 2
+"#,
+        flag = flag.display()
+    );
+    let mut pm = Pm::start(&dir, &config);
+    let warnings = |msg: &str| {
+        let msg = msg.to_owned();
+        move |record: &serde_json::Value| record["msg"] == msg.as_str() && record["level"] == "WARN"
+    };
+    let failed = warnings("health check failed");
+    let left = warnings("unhealthy instance left running because of restart: never");
+
+    // Unhealthy from the start: probed about every 100 ms for 2 s.
+    assert!(pm
+        .wait_event("health check failed", Some("api"), LONG)
+        .is_some());
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(pm.stdout.count(&failed), 1, "{}", pm.transcript());
+    assert_eq!(pm.stdout.count(&left), 1, "{}", pm.transcript());
+
+    // A recovery and a new failure are reported again.
+    std::fs::write(&flag, "").expect("create flag");
+    assert!(pm
+        .wait_event("process is healthy", Some("api"), LONG)
+        .is_some());
+    std::fs::remove_file(&flag).expect("remove flag");
+    let failed_again = eventually(LONG, || pm.stdout.count(&failed) == 2);
+    assert!(failed_again, "{}", pm.transcript());
+    pm.terminate(LONG);
+}
+
+#[test]
 fn hup_is_forwarded_to_children() {
     let dir = Dir::new();
     let got = dir.join("got-hup");

@@ -266,6 +266,7 @@ impl Task {
     pub(super) fn on_health(&mut self, event: HealthEvent) {
         match event {
             HealthEvent::Healthy => {
+                self.unhealthy_reported = false;
                 tracing::info!(process = &*self.name, "process is healthy");
                 self.status.send_modify(|status| {
                     status.became_healthy = true;
@@ -277,10 +278,18 @@ impl Task {
                 if self.stopping() {
                     return;
                 }
+                // With restart: never the process stays up and is probed
+                // again, so only the first failure until it recovers is a
+                // warning.
+                if self.unhealthy_reported {
+                    tracing::debug!(process = &*self.name, reason = %reason, "health check failed");
+                    return self.start_health_monitor();
+                }
                 tracing::warn!(process = &*self.name, reason = %reason, "health check failed");
                 for index in 0..self.instances.len() {
                     self.restart_unhealthy(index);
                 }
+                self.unhealthy_reported = self.process.restart == RestartPolicy::Never;
                 if self
                     .monitor
                     .as_ref()
