@@ -2,6 +2,11 @@
 # Build phpeek-pm and run it in the foreground, supervising php-fpm and
 # nginx that serve examples/app on 127.0.0.1.
 #
+# It builds with scripts/build-release.sh, so target/release/phpeek-pm
+# stays the static build that Install in README.md and phpeek-image ship.
+# A plain `cargo build --release -p phpeek-supervisor` would write a
+# dynamically linked phpeek-pm over it.
+#
 # Usage: scripts/demo.sh
 #
 # Settings, all optional, read from the environment:
@@ -66,9 +71,12 @@ if port_in_use "${fpm_listen%:*}" "${fpm_listen##*:}"; then
     die "$fpm_listen is already in use. Set PHP_FPM_LISTEN to a free address."
 fi
 
-note "building phpeek-pm (cargo build --release -p phpeek-supervisor)"
-(cd -- "$repo_dir" && cargo build --release -p phpeek-supervisor)
-binary=${CARGO_TARGET_DIR:-$repo_dir/target}/release/phpeek-pm
+note "building the release binaries (scripts/build-release.sh)"
+"$script_dir/build-release.sh"
+# build-release.sh reads a relative CARGO_TARGET_DIR from the repository.
+target_dir=${CARGO_TARGET_DIR:-$repo_dir/target}
+[[ $target_dir == /* ]] || target_dir=$repo_dir/$target_dir
+binary=$target_dir/release/phpeek-pm
 [[ -x $binary ]] || die "build finished but $binary is missing"
 
 note "configs and pid files are in $demo_dir"

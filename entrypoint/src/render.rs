@@ -38,10 +38,7 @@ pub(crate) enum RenderError {
         detail: String,
     },
     /// The output could not be written.
-    #[error(
-        "failed to write {path}{}",
-        setting.map(|name| format!(" (set {name} to a writable path)")).unwrap_or_default()
-    )]
+    #[error("failed to write {path}{}", write_hint(*setting, source))]
     Write {
         /// The output file.
         path: String,
@@ -51,6 +48,23 @@ pub(crate) enum RenderError {
         #[source]
         source: io::Error,
     },
+}
+
+/// Returns the fix for a failed write, in brackets, or nothing when no
+/// variable chose the path and the file system is writable.
+fn write_hint(setting: Option<&str>, source: &io::Error) -> String {
+    // On a read-only root, moving PHPEEK_RUNTIME_DIR alone is not enough:
+    // php-fpm -t then fails on opcache's lock file, which
+    // opcache.lockfile_path puts in /tmp.
+    if source.kind() == io::ErrorKind::ReadOnlyFilesystem {
+        return " (with a read-only root file system, mount a tmpfs on /tmp, like \
+                `docker run --read-only --tmpfs /tmp`: the runtime files, the phpeek-pm \
+                config and PHP's opcache lock file are written there)"
+            .to_owned();
+    }
+    setting
+        .map(|name| format!(" (set {name} to a writable path)"))
+        .unwrap_or_default()
 }
 
 /// Renders templates from one directory.

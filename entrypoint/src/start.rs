@@ -273,7 +273,8 @@ impl Start {
         verify::php_fpm(fpm, &outputs.fpm_conf(), pm_env)?;
         let nginx = self.settings.text("NGINX_BIN").unwrap_or("nginx");
         let prefix = format!("{}/", outputs.runtime_dir.display());
-        verify::nginx(nginx, &prefix, &outputs.nginx_conf(), pm_env)
+        let port = self.settings.int("NGINX_HTTP_PORT");
+        verify::nginx(nginx, &prefix, &outputs.nginx_conf(), port, pm_env)
     }
 
     /// Applies phpeek-pm's environment overlay to the rendered config and

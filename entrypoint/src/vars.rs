@@ -9,6 +9,7 @@
 mod check;
 mod pm;
 mod table;
+mod time_zone;
 
 pub(crate) use check::{parse_bool, Check};
 pub(crate) use table::VARIABLES;

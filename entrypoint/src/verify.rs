@@ -14,7 +14,10 @@ use crate::settings::Env;
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum VerifyError {
     /// The validator exited non-zero; its output is already on stderr.
-    #[error("`{command}` rejected {path} (exit code {code}); its output is above")]
+    #[error(
+        "`{command}` rejected {path} (exit code {code}); its output is above{}",
+        hint.as_deref().map(|hint| format!(". {hint}")).unwrap_or_default()
+    )]
     Rejected {
         /// The command line, for the message.
         command: String,
@@ -22,6 +25,8 @@ pub(crate) enum VerifyError {
         path: String,
         /// The validator's exit code, or -1 when a signal ended it.
         code: i32,
+        /// The likely fix, when the output shows a known cause.
+        hint: Option<String>,
     },
     /// The validator could not be started.
     #[error("failed to run {program} (set {variable} to the right program)")]
@@ -53,30 +58,54 @@ pub(crate) enum VerifyError {
 pub(crate) fn php_fpm(program: &str, config: &Path, env: &Env) -> Result<(), VerifyError> {
     let mut command = Command::new(program);
     command.arg("-t").arg("--fpm-config").arg(config);
-    run(command, env, ("PHP_FPM_BIN", program), config)?;
+    run(command, env, ("PHP_FPM_BIN", program), config, |_| None)?;
     message::info(format_args!("php-fpm -t accepted {}", config.display()));
     Ok(())
 }
 
-/// Runs `nginx -t` on the rendered nginx config. `-e stderr` keeps nginx
-/// from opening its compiled-in error log first, which fails without root.
+/// Runs `nginx -t` on the rendered nginx config, which listens on `port`.
+/// `-e stderr` keeps nginx from opening its compiled-in error log first,
+/// which fails without root.
 ///
 /// # Errors
 ///
-/// Returns an error when nginx can't run or rejects the config.
+/// Returns an error when nginx can't run or rejects the config. When nginx
+/// could not bind `port` because it isn't root, the error names
+/// NGINX_HTTP_PORT as the fix.
 pub(crate) fn nginx(
     program: &str,
     prefix: &str,
     config: &Path,
+    port: Option<i64>,
     env: &Env,
 ) -> Result<(), VerifyError> {
     let mut command = Command::new(program);
     command
         .args(["-t", "-q", "-p", prefix, "-e", "stderr", "-c"])
         .arg(config);
-    run(command, env, ("NGINX_BIN", program), config)?;
+    let is_root = nix::unistd::Uid::effective().is_root();
+    let hint = |output: &Output| privileged_port_hint(output, port, is_root);
+    run(command, env, ("NGINX_BIN", program), config, hint)?;
     message::info(format_args!("nginx -t accepted {}", config.display()));
     Ok(())
+}
+
+/// Returns the fix for nginx's `bind() ... (13: Permission denied)`
+/// without root. Linux lets only privileged processes bind ports below
+/// net.ipv4.ip_unprivileged_port_start, which is 1024 unless the runtime
+/// lowers it (Docker 20.10 and later set 0; podman and Kubernetes keep
+/// 1024 by default).
+fn privileged_port_hint(output: &Output, port: Option<i64>, is_root: bool) -> Option<String> {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let denied = stderr.contains("bind() to ") && stderr.contains("(13: Permission denied)");
+    if is_root || !denied {
+        return None;
+    }
+    let port = port.map_or_else(|| "NGINX_HTTP_PORT".to_owned(), |port| port.to_string());
+    Some(format!(
+        "Without root, nginx may not listen on port {port}: set NGINX_HTTP_PORT to 1024 or \
+         above, like NGINX_HTTP_PORT=8080, and publish that port (`-p 80:8080`)"
+    ))
 }
 
 fn run(
@@ -84,6 +113,7 @@ fn run(
     env: &Env,
     (variable, program): (&'static str, &str),
     config: &Path,
+    hint: impl Fn(&Output) -> Option<String>,
 ) -> Result<(), VerifyError> {
     command.env_clear().envs(env.iter()).stdin(Stdio::null());
     let line = describe(&command);
@@ -101,6 +131,7 @@ fn run(
         command: line,
         path: config.display().to_string(),
         code: output.status.code().unwrap_or(-1),
+        hint: hint(&output),
     })
 }
 
@@ -209,12 +240,57 @@ mod tests {
         let env = Env::from_pairs([("PATH", "/usr/bin:/bin")]);
         let mut command = Command::new("sh");
         command.args(["-c", "exit 78"]);
-        let error = run(command, &env, ("PHP_FPM_BIN", "sh"), Path::new("/x.conf")).err();
+        let error = run(
+            command,
+            &env,
+            ("PHP_FPM_BIN", "sh"),
+            Path::new("/x.conf"),
+            |_| None,
+        )
+        .err();
 
         assert!(matches!(
             error,
             Some(VerifyError::Rejected { code: 78, .. })
         ));
+    }
+
+    fn nginx_output(stderr: &str) -> Output {
+        use std::os::unix::process::ExitStatusExt;
+
+        Output {
+            status: std::process::ExitStatus::from_raw(1 << 8),
+            stdout: Vec::new(),
+            stderr: stderr.as_bytes().to_vec(),
+        }
+    }
+
+    #[test]
+    fn privileged_port_hint_names_the_variable() {
+        let denied = nginx_output(
+            "nginx: [emerg] bind() to 0.0.0.0:80 failed (13: Permission denied)\n\
+             nginx: configuration file /tmp/phpeek/nginx.conf test failed\n",
+        );
+
+        let hint = privileged_port_hint(&denied, Some(80), false).unwrap_or_default();
+
+        assert!(hint.contains("port 80"), "{hint}");
+        assert!(
+            hint.contains("set NGINX_HTTP_PORT to 1024 or above"),
+            "{hint}"
+        );
+        assert!(hint.contains("NGINX_HTTP_PORT=8080"), "{hint}");
+        assert_eq!(privileged_port_hint(&denied, Some(80), true), None);
+    }
+
+    #[test]
+    fn privileged_port_hint_only_for_denied_bind() {
+        let in_use =
+            nginx_output("nginx: [emerg] bind() to 0.0.0.0:80 failed (98: Address in use)\n");
+        let typo = nginx_output("nginx: [emerg] unknown directive \"lisen\"\n");
+
+        assert_eq!(privileged_port_hint(&in_use, Some(80), false), None);
+        assert_eq!(privileged_port_hint(&typo, Some(80), false), None);
     }
 
     #[test]

@@ -220,3 +220,45 @@ fn unprivileged_start_skips_root_steps() {
     assert!(!sandbox.read("run/phpeek-pm.yaml").contains("user:"));
     assert_eq!(owner(&sandbox.path("app/storage/logs")), (65534, 65534));
 }
+
+#[test]
+fn unprivileged_low_port_names_nginx_http_port() {
+    let mut sandbox = Sandbox::new();
+    if !is_root() || !sandbox.has_web_stack() {
+        eprintln!("skipped: needs root to switch to an unprivileged user");
+        return;
+    }
+    // Below 1024. Linux checks the privilege before it looks for a listener
+    // on the port, so the port needn't be free.
+    sandbox.set("NGINX_HTTP_PORT", "81");
+    let status = std::process::Command::new("chown")
+        .args(["-R", "65534:65534"])
+        .arg(&sandbox.root)
+        .status()
+        .expect("run chown");
+    assert!(status.success());
+    let output = std::process::Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(support::binary())
+        .env_clear()
+        .envs(&sandbox.env)
+        .current_dir(&sandbox.root)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run setpriv");
+
+    let run = support::Run::from(output);
+
+    assert_eq!(run.code, Some(78), "{}", run.transcript());
+    assert!(
+        run.stderr.contains("(13: Permission denied)"),
+        "{}",
+        run.transcript()
+    );
+    assert!(
+        run.stderr
+            .contains("Without root, nginx may not listen on port 81: set NGINX_HTTP_PORT"),
+        "{}",
+        run.transcript()
+    );
+}

@@ -237,6 +237,21 @@ fn hostile_values_are_rejected_by_name() {
 }
 
 #[test]
+fn unknown_php_time_zone_is_rejected() {
+    let mut sandbox = Sandbox::new();
+    sandbox.set("PHP_DATE_TIMEZONE", "Europe/Berln");
+
+    let run = sandbox.run(&[]);
+
+    assert_eq!(run.code, Some(78), "{}", run.transcript());
+    let line = "phpeek-entrypoint: error: PHP_DATE_TIMEZONE: invalid value \"Europe/Berln\": \
+                not a zone of the IANA time zone database (did you mean Europe/Berlin?); \
+                expected an IANA time zone name, like UTC or Europe/Berlin";
+    assert!(run.stderr.contains(line), "{}", run.transcript());
+    assert!(!sandbox.path("run/php.d").exists(), "{}", run.transcript());
+}
+
+#[test]
 fn nginx_rejection_is_passed_through() {
     let mut sandbox = Sandbox::new();
     if !sandbox.has_web_stack() {

@@ -7,6 +7,12 @@
 //! image, they belong to root; phpeek-entrypoint gives the folders that the
 //! framework writes to the app user when the container starts. Sockets,
 //! FIFOs and device files are skipped.
+//!
+//! A Laravel app (one with `artisan` and `public/`) also gets the link
+//! `public/storage` -> `../storage/app/public` that `php artisan
+//! storage:link` would create, unless it has a `public/storage` of its own.
+//! `public/` belongs to root in the image, so the entrypoint's storage:link
+//! hook, which runs as the app user, could not create the link at start.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -38,8 +44,23 @@ pub enum AppError {
 /// [`AppError::Read`] when `dir` or an entry below it can't be read.
 pub fn build(dir: &Path, target: &str) -> Result<Tree, AppError> {
     let mut tree = Tree::new();
-    add_dir(&mut tree, dir, Path::new(target.trim_start_matches('/')))?;
+    let target = Path::new(target.trim_start_matches('/'));
+    add_dir(&mut tree, dir, target)?;
+    add_storage_link(&mut tree, target)?;
     Ok(tree)
+}
+
+/// Adds Laravel's `public/storage` link below `target` when the app there
+/// is a Laravel app without one. The link is relative, as `storage:link
+/// --relative` makes it, so it resolves wherever the app is placed.
+fn add_storage_link(tree: &mut Tree, target: &Path) -> Result<(), AppError> {
+    let is_laravel =
+        tree.get(target.join("artisan")).is_some() && tree.get(target.join("public")).is_some();
+    let link = target.join("public/storage");
+    if is_laravel && tree.get(&link).is_none() {
+        tree.insert(link, Node::symlink("../storage/app/public"))?;
+    }
+    Ok(())
 }
 
 fn add_dir(tree: &mut Tree, dir: &Path, target: &Path) -> Result<(), AppError> {
@@ -114,6 +135,53 @@ mod tests {
             tree.get("var/www/html/web").map(|node| &node.kind),
             Some(&crate::tree::NodeKind::Symlink(PathBuf::from("public")))
         );
+    }
+
+    fn link_target(tree: &Tree, path: &str) -> Option<PathBuf> {
+        match &tree.get(path)?.kind {
+            crate::tree::NodeKind::Symlink(target) => Some(target.clone()),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn laravel_app_gets_storage_link() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let app = dir.path();
+        std::fs::create_dir_all(app.join("public")).expect("mkdir");
+        std::fs::write(app.join("artisan"), "#!/usr/bin/env php").expect("write");
+
+        let tree = build(app, "/var/www/html").expect("build");
+
+        assert_eq!(
+            link_target(&tree, "var/www/html/public/storage"),
+            Some(PathBuf::from("../storage/app/public"))
+        );
+    }
+
+    #[test]
+    fn storage_link_of_the_app_is_kept() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let app = dir.path();
+        std::fs::create_dir_all(app.join("public/storage")).expect("mkdir");
+        std::fs::write(app.join("artisan"), "#!/usr/bin/env php").expect("write");
+
+        let tree = build(app, "/srv/app").expect("build");
+
+        let node = tree.get("srv/app/public/storage").expect("public/storage");
+        assert_eq!(node.kind, crate::tree::NodeKind::Directory);
+    }
+
+    #[test]
+    fn other_apps_get_no_storage_link() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let app = dir.path();
+        std::fs::create_dir_all(app.join("public")).expect("mkdir");
+        std::fs::write(app.join("public/index.php"), "<?php").expect("write");
+
+        let tree = build(app, "/var/www/html").expect("build");
+
+        assert!(tree.get("var/www/html/public/storage").is_none());
     }
 
     #[test]

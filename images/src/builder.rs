@@ -165,6 +165,9 @@ pub fn build(options: &BuildOptions, progress: &Progress) -> Result<BuildReport,
     }
     let definition = Definition::load(&options.definition)?;
     overlay::check_binaries(&options.overlay)?;
+    if let Some(warning) = overlay::dynamic_pm_warning(&options.overlay) {
+        eprintln!("phpeek-image: warning: {warning}");
+    }
     let loader = options.load.then(Loader::detect).transpose()?;
     let provenance = Provenance::detect(
         &options.workspace,

@@ -21,6 +21,7 @@
 //! - [`overlay`] collects the phpeek layer: phpeek's binaries, templates and
 //!   the php-fpm and nginx configs that phpeek-pm's built-in config expects.
 //!   With an `[app]` table, [`app`] adds the app folder as one more layer.
+//!   [`elf`] checks whether the phpeek-pm to ship is the static build.
 //! - [`layer`] writes each tree as a sorted, fixed-metadata tar with a
 //!   fixed gzip header; [`image`] writes the config and manifest;
 //!   [`output`] assembles an OCI layout or a docker archive, and [`load`]
@@ -31,6 +32,7 @@ pub mod apt;
 pub mod builder;
 pub mod deb;
 pub mod definition;
+pub mod elf;
 pub mod image;
 pub mod layer;
 pub mod load;

@@ -11,6 +11,7 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::elf::Linkage;
 use crate::tree::{Node, Tree, TreeError};
 
 /// Errors raised while collecting the phpeek layer.
@@ -75,6 +76,24 @@ pub fn check_binaries(sources: &OverlaySources) -> Result<(), OverlayError> {
         }
     }
     Ok(())
+}
+
+/// Returns a warning when the phpeek-pm to ship is dynamically linked, so
+/// not the static build that `scripts/build-release.sh` leaves in
+/// target/release. A `cargo build` of phpeek-pm writes such a build over
+/// it. Files that are not ELF executables, or can't be read, get none.
+pub fn dynamic_pm_warning(sources: &OverlaySources) -> Option<String> {
+    let path = &sources.pm_bin;
+    match crate::elf::read_linkage(path) {
+        Ok(Some(Linkage::Dynamic)) => Some(format!(
+            "{} is dynamically linked (it has a program interpreter), not the static \
+             build of scripts/build-release.sh: in the image it loads the image's glibc, \
+             and it idles in about 3 MiB more memory. Run scripts/build-release.sh, or \
+             pass --pm-bin with the static build",
+            path.display()
+        )),
+        _ => None,
+    }
 }
 
 fn binaries(sources: &OverlaySources) -> [(&'static str, &Path, &'static str); 2] {
@@ -178,6 +197,34 @@ mod tests {
             entrypoint_bin: dir.join("ep"),
             templates,
         }
+    }
+
+    #[test]
+    fn dynamic_pm_gets_a_warning() {
+        use crate::elf::{test_elf64, PT_INTERP, PT_LOAD};
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        let sources = sources(dir.path());
+        std::fs::write(&sources.pm_bin, test_elf64(&[PT_LOAD, PT_INTERP])).expect("write");
+
+        let warning = dynamic_pm_warning(&sources).unwrap_or_default();
+
+        let path = sources.pm_bin.display().to_string();
+        assert!(warning.starts_with(&path), "{warning}");
+        assert!(warning.contains("dynamically linked"), "{warning}");
+        assert!(warning.contains("scripts/build-release.sh"), "{warning}");
+    }
+
+    #[test]
+    fn static_pm_gets_no_warning() {
+        use crate::elf::{test_elf64, PT_LOAD};
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        let sources = sources(dir.path());
+
+        assert_eq!(dynamic_pm_warning(&sources), None);
+        std::fs::write(&sources.pm_bin, test_elf64(&[PT_LOAD])).expect("write");
+        assert_eq!(dynamic_pm_warning(&sources), None);
     }
 
     #[test]

@@ -66,6 +66,49 @@ fn missing_entrypoint_fails_with_build_hint() {
     assert!(!text.contains("panicked"), "{text}");
 }
 
+/// Writes a little-endian ELF64 file whose one program header is
+/// PT_INTERP (3), as in a dynamically linked executable.
+fn write_dynamic_elf(path: &Path) {
+    let mut bytes = vec![0u8; 64 + 56];
+    bytes[..4].copy_from_slice(b"\x7fELF");
+    bytes[4] = 2;
+    bytes[5] = 1;
+    bytes[0x20..0x28].copy_from_slice(&64u64.to_le_bytes());
+    bytes[0x36..0x38].copy_from_slice(&56u16.to_le_bytes());
+    bytes[0x38..0x3a].copy_from_slice(&1u16.to_le_bytes());
+    bytes[64..68].copy_from_slice(&3u32.to_le_bytes());
+    std::fs::write(path, bytes).expect("write");
+}
+
+#[test]
+fn dynamic_phpeek_pm_is_warned_about() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (pm, entrypoint) = fake_binaries(dir.path());
+    write_dynamic_elf(Path::new(&pm));
+    // An invalid mirror stops the build right after the binaries are
+    // checked, before any network access.
+    let output = run(
+        &definition("php-fpm-nginx-8.2-bookworm.toml"),
+        dir.path(),
+        &[
+            "--pm-bin",
+            &pm,
+            "--entrypoint-bin",
+            &entrypoint,
+            "--mirror",
+            "not-a-url",
+            "--output-oci",
+            "/nonexistent/oci",
+        ],
+    );
+
+    let text = stderr(&output);
+    let warning = format!("phpeek-image: warning: {pm} is dynamically linked");
+    assert!(text.contains(&warning), "{text}");
+    assert!(text.contains("not-a-url"), "{text}");
+    assert_eq!(output.status.code(), Some(1), "{text}");
+}
+
 #[test]
 fn no_output_is_an_error() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -414,6 +414,9 @@ fn laravel_fixture_image_migrates_serves_and_runs_jobs() {
         let finished = format!("\"msg\":\"hook finished\",\"hook\":\"{hook}\"");
         assert!(logs.contains(&finished), "{hook} did not finish:\n{logs}");
     }
+    // The image already has public/storage, so storage:link never runs as
+    // the app user against the root-owned public/.
+    assert!(!logs.contains("\"hook\":\"storage-link\""), "{logs}");
 
     let (status, body) = http_get(container.port, "/", Duration::from_secs(5)).expect("GET /");
     assert_eq!(status, 200, "{body}");

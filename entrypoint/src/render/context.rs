@@ -290,4 +290,24 @@ mod tests {
         assert!(message("/tmp/phpeek-pm.yaml").contains("PHPEEK_PM_RUNTIME_CONFIG"));
         assert_eq!(message("/elsewhere/x"), "failed to write /elsewhere/x");
     }
+
+    #[test]
+    fn read_only_failure_names_tmpfs_on_tmp() {
+        let outputs = Outputs {
+            runtime_dir: PathBuf::from("/tmp/phpeek"),
+            pm_config: PathBuf::from("/tmp/phpeek-pm.yaml"),
+        };
+        let failure = super::super::RenderError::Write {
+            path: "/tmp/phpeek/php.d/zz-phpeek.ini".to_owned(),
+            setting: None,
+            source: std::io::Error::from_raw_os_error(libc::EROFS),
+        };
+
+        let message = outputs.name_setting(failure).to_string();
+
+        assert!(message.contains("mount a tmpfs on /tmp"), "{message}");
+        assert!(message.contains("--tmpfs /tmp"), "{message}");
+        assert!(message.contains("opcache lock file"), "{message}");
+        assert!(!message.contains("set PHPEEK_RUNTIME_DIR"), "{message}");
+    }
 }

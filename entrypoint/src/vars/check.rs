@@ -156,7 +156,7 @@ impl Check {
             Check::HeaderName => "a header name (letters, digits and -)",
             Check::Token => "a name made of letters, digits and _ . -",
             Check::Text => "any text on one line",
-            Check::TimeZone => "a time zone name, like UTC or Europe/Berlin",
+            Check::TimeZone => "an IANA time zone name, like UTC or Europe/Berlin",
             Check::ErrorReporting => "an error_reporting expression, like E_ALL & ~E_DEPRECATED",
             Check::OpcacheJit => "disable, off, on, tracing, function or a four-digit mode",
             Check::AccessLog => "on (stdout), off, or an absolute file path",
@@ -181,6 +181,9 @@ impl Check {
         let expected = || format!("expected {}", self.describe());
         if let Some(problem) = forbidden_character(raw, self.forbidden()) {
             return Err(format!("{problem}; {}", expected()));
+        }
+        if *self == Check::TimeZone {
+            return parse_time_zone(raw).ok_or_else(|| unknown_time_zone(raw, &expected()));
         }
         self.parse_form(raw).ok_or_else(expected)
     }
@@ -226,7 +229,6 @@ impl Check {
             Check::HeaderName if matches(&HEADER_NAME) => text(),
             Check::Token if matches(&TOKEN) => text(),
             Check::Text => text(),
-            Check::TimeZone if matches(&TIME_ZONE) => text(),
             Check::ErrorReporting if matches(&ERROR_REPORTING) => text(),
             Check::OpcacheJit if matches(&OPCACHE_JIT) => text(),
             Check::AccessLog => parse_access_log(raw),
@@ -319,6 +321,26 @@ fn is_cidr(entry: &str) -> bool {
     };
     let max_prefix = if address.is_ipv4() { 32 } else { 128 };
     prefix.is_none_or(|prefix| parse_int(prefix, 0, max_prefix).is_some())
+}
+
+/// Accepts a zone of the IANA database in any case, and returns it as the
+/// database spells it.
+fn parse_time_zone(raw: &str) -> Option<Value> {
+    if !TIME_ZONE.is_match(raw) {
+        return None;
+    }
+    let zone = super::time_zone::canonical(raw)?;
+    Some(Value::Text(zone.to_owned()))
+}
+
+/// Describes an invalid time zone, with the likely intended zone when the
+/// name looks like a typo of one.
+fn unknown_time_zone(raw: &str, expected: &str) -> String {
+    let suggestion = match super::time_zone::closest(raw) {
+        Some(zone) => format!(" (did you mean {zone}?)"),
+        None => String::new(),
+    };
+    format!("not a zone of the IANA time zone database{suggestion}; {expected}")
 }
 
 fn parse_access_log(raw: &str) -> Option<Value> {
@@ -512,8 +534,28 @@ mod tests {
         assert!(!accepts(Check::OpcacheJit, "fast"));
         assert!(accepts(Check::TimeZone, "America/Argentina/Buenos_Aires"));
         assert!(!accepts(Check::TimeZone, "../etc"));
+        assert!(!accepts(Check::TimeZone, "Europe/Berln"));
         assert!(accepts(Check::OpenFileCache, "max=10000 inactive=20s"));
         assert!(!accepts(Check::OpenFileCache, "max=10000 inactive=forever"));
+    }
+
+    #[test]
+    fn time_zone_is_spelled_as_the_database() {
+        let zone = Check::TimeZone.parse("europe/berlin");
+
+        assert_eq!(zone, Ok(Value::Text("Europe/Berlin".to_owned())));
+    }
+
+    #[test]
+    fn unknown_time_zone_suggests_the_fix() {
+        let error = Check::TimeZone
+            .parse("Europe/Berln")
+            .err()
+            .unwrap_or_default();
+
+        assert!(error.contains("IANA time zone database"), "{error}");
+        assert!(error.contains("did you mean Europe/Berlin?"), "{error}");
+        assert!(error.contains("like UTC or Europe/Berlin"), "{error}");
     }
 
     #[test]
