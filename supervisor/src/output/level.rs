@@ -90,7 +90,10 @@ impl LevelDetector {
 /// Returns the level that `line` states by the built-in rules.
 pub(crate) fn detect_builtin(line: &str) -> Option<LineLevel> {
     let bytes = line.as_bytes();
-    let window = &bytes[..bytes.len().min(WINDOW)];
+    detect_in(&bytes[..bytes.len().min(WINDOW)])
+}
+
+fn detect_in(window: &[u8]) -> Option<LineLevel> {
     let mut at = 0;
     let mut after_plain_word = false;
     let mut tag_seen = false;
@@ -128,7 +131,7 @@ pub(crate) fn detect_builtin(line: &str) -> Option<LineLevel> {
         let token = &rest[..end];
         at += end;
         match classify(token, after_plain_word, tag_seen) {
-            Token::Level(level) => return Some(level),
+            Token::Level(level) => return Some(forwarded_level(&window[at..]).unwrap_or(level)),
             Token::Prefix => after_plain_word = false,
             Token::Tag => {
                 tag_seen = true;
@@ -139,6 +142,35 @@ pub(crate) fn detect_builtin(line: &str) -> Option<LineLevel> {
         }
     }
     None
+}
+
+/// Returns the level of a PHP error that php-fpm passes on after its own
+/// level, as in `NOTICE: PHP message: PHP Fatal error: …` or
+/// `WARNING: [pool www] child 12 said into stderr: "PHP Warning: …"`, where
+/// `rest` is the text after php-fpm's level.
+fn forwarded_level(rest: &[u8]) -> Option<LineLevel> {
+    const PHP_MESSAGE: &[u8] = b"PHP message: ";
+    const SAID: &[u8] = b" said into stderr: \"";
+
+    let mut rest = &rest[skip_blanks(rest, 0)..];
+    if let Some(message) = rest.strip_prefix(PHP_MESSAGE) {
+        return detect_in(message);
+    }
+    if rest.first() == Some(&b'[') {
+        let close = rest
+            .iter()
+            .take(MAX_BRACKET)
+            .position(|&byte| byte == b']')?;
+        rest = &rest[skip_blanks(rest, close + 1)..];
+    }
+    if !rest.starts_with(b"child ") {
+        return None;
+    }
+    let head = &rest[..rest.len().min(MAX_BRACKET)];
+    let said = memchr::memmem::find(head, SAID)?;
+    let quoted = &rest[said + SAID.len()..];
+    let message = quoted.strip_prefix(PHP_MESSAGE).unwrap_or(quoted);
+    detect_in(message)
 }
 
 /// What one whitespace-separated token at the start of a line is.
