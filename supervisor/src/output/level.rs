@@ -150,7 +150,7 @@ fn detect_in(window: &[u8]) -> Option<LineLevel> {
 /// `rest` is the text after php-fpm's level.
 fn forwarded_level(rest: &[u8]) -> Option<LineLevel> {
     const PHP_MESSAGE: &[u8] = b"PHP message: ";
-    const SAID: &[u8] = b" said into stderr: \"";
+    const STDERR_MARKER: &[u8] = b" said into stderr: \"";
 
     let mut rest = &rest[skip_blanks(rest, 0)..];
     if let Some(message) = rest.strip_prefix(PHP_MESSAGE) {
@@ -167,8 +167,8 @@ fn forwarded_level(rest: &[u8]) -> Option<LineLevel> {
         return None;
     }
     let head = &rest[..rest.len().min(MAX_BRACKET)];
-    let said = memchr::memmem::find(head, SAID)?;
-    let quoted = &rest[said + SAID.len()..];
+    let marker = memchr::memmem::find(head, STDERR_MARKER)?;
+    let quoted = &rest[marker + STDERR_MARKER.len()..];
     let message = quoted.strip_prefix(PHP_MESSAGE).unwrap_or(quoted);
     detect_in(message)
 }
