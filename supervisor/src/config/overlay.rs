@@ -76,6 +76,8 @@ pub(crate) struct Applied {
     created: Vec<Created>,
     /// Dotted paths whose variables had invalid values and were not applied.
     rejected: Vec<String>,
+    /// The process keys the file defines, for suggestions.
+    file_processes: Vec<String>,
 }
 
 #[derive(Debug)]
@@ -122,7 +124,10 @@ pub(crate) fn apply(
         Some(root) if !root.is_null() => root,
         _ => empty_mapping(&first.variable),
     };
-    let mut applied = Applied::default();
+    let mut applied = Applied {
+        file_processes: processes,
+        ..Applied::default()
+    };
     for assignment in winners {
         insert(&mut root, assignment, &mut applied, problems);
     }
@@ -145,18 +150,49 @@ pub(crate) fn finish(problems: &mut Vec<Problem>, applied: &Applied) {
     for created in &applied.created {
         let path = format!("processes.{}", created.key);
         let names: Vec<String> = created.variables.iter().map(|v| format!("${v}")).collect();
-        let hint = format!(
-            "the process is defined only by {}, so set $PHPEEK_PM_PROCESS_{}_COMMAND too, \
-             like php,artisan,cache:warm",
-            names.join(", "),
-            created.spelling
-        );
+        let hint = match similar_process(&created.key, &applied.file_processes) {
+            Some(existing) => {
+                let old_prefix = format!("PHPEEK_PM_PROCESS_{}_", created.spelling);
+                let new_prefix = format!(
+                    "PHPEEK_PM_PROCESS_{}_",
+                    existing.to_ascii_uppercase().replace('-', "_")
+                );
+                let renamed: Vec<String> = names
+                    .iter()
+                    .map(|name| name.replace(&old_prefix, &new_prefix))
+                    .collect();
+                format!(
+                    "the config has no process `{}`; did you mean `{existing}`, as in {}? \
+                     For a new process, set $PHPEEK_PM_PROCESS_{}_COMMAND too",
+                    created.key,
+                    renamed.join(", "),
+                    created.spelling
+                )
+            }
+            None => format!(
+                "the process is defined only by {}, so set $PHPEEK_PM_PROCESS_{}_COMMAND too, \
+                 like php,artisan,cache:warm",
+                names.join(", "),
+                created.spelling
+            ),
+        };
         for problem in problems.iter_mut() {
             if problem.path == path && missing_command(problem) {
                 problem.set_hint(hint.clone());
             }
         }
     }
+}
+
+/// Returns the process of the file whose key is closest to `key`, within
+/// two edits, as for a typo such as `queue-defalut`.
+fn similar_process<'p>(key: &str, processes: &'p [String]) -> Option<&'p str> {
+    processes
+        .iter()
+        .map(|process| (strsim::damerau_levenshtein(key, process), process))
+        .filter(|(distance, _)| (1..=2).contains(distance))
+        .min_by_key(|(distance, _)| *distance)
+        .map(|(_, process)| process.as_str())
 }
 
 /// Returns the process keys of the file, in file order.

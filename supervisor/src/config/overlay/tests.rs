@@ -869,3 +869,18 @@ fn multiline_timeout_long_name_reads_seconds() {
         Duration::from_secs(2)
     );
 }
+
+#[test]
+fn typo_in_process_name_suggests_existing_process() {
+    let error = only_error(&[("PHPEEK_PM_PROCESS_QUEUE_DEFALUT_SCALE", "3")]);
+
+    assert_eq!(error.path, "processes.queue-defalut");
+    assert_eq!(
+        error.hint.as_deref(),
+        Some(
+            "the config has no process `queue-defalut`; did you mean `queue-default`, \
+             as in $PHPEEK_PM_PROCESS_QUEUE_DEFAULT_SCALE? For a new process, set \
+             $PHPEEK_PM_PROCESS_QUEUE_DEFALUT_COMMAND too"
+        )
+    );
+}
