@@ -38,8 +38,34 @@ pub(crate) fn parse_list(text: &str, command: bool) -> Result<Vec<String>, Inval
     })
 }
 
+/// Returns the regular expression repetition, like `{3,}`, that splitting
+/// at commas cut in two: an item ending in `{` and digits followed by one
+/// starting with digits, if any, and `}`.
+fn cut_repetition(items: &[String]) -> Option<String> {
+    items.windows(2).find_map(|pair| {
+        let open = pair[0].rfind('{')?;
+        let low = &pair[0][open + 1..];
+        let close = pair[1].find('}')?;
+        let high = &pair[1][..close];
+        let digits = |text: &str| text.bytes().all(|byte| byte.is_ascii_digit());
+        (!low.is_empty() && digits(low) && digits(high)).then(|| format!("{{{low},{high}}}"))
+    })
+}
+
 fn split_commas(text: &str, command: bool) -> Result<Vec<String>, Invalid> {
     let items: Vec<String> = text.split(',').map(|item| item.trim().to_owned()).collect();
+    if let Some(cut) = cut_repetition(&items) {
+        return Err(Invalid {
+            message: format!(
+                "`{text}` was split at each comma, which cuts the repetition `{cut}` in two"
+            ),
+            hint: Some(
+                "to keep a comma inside an item, write the value as a JSON array, \
+                 like [\"sk_live_\\\\w{3,}\", \"token\"]"
+                    .to_owned(),
+            ),
+        });
+    }
     if items.iter().any(String::is_empty) {
         return Err(Invalid {
             message: format!("`{text}` has an empty item between commas"),

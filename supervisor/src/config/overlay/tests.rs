@@ -884,3 +884,26 @@ fn typo_in_process_name_suggests_existing_process() {
         )
     );
 }
+
+#[test]
+fn regex_split_at_comma_names_json_array_form() {
+    for value in [r"sk_live_\w{3,}", r"token,\d{2,4}-x"] {
+        let error = only_error(&[("PHPEEK_PM_LOG_REDACTION_PATTERNS", value)]);
+
+        assert_eq!(error.path, "global.log_redaction.patterns");
+        assert!(
+            error.message.contains("cuts the repetition"),
+            "{}",
+            error.message
+        );
+        let hint = error.hint.unwrap_or_default();
+        assert!(hint.contains(r#"["sk_live_\\w{3,}", "token"]"#), "{hint}");
+    }
+}
+
+#[test]
+fn regex_in_json_array_keeps_its_comma() {
+    let config = config(&[("PHPEEK_PM_LOG_REDACTION_PATTERNS", r#"["sk_live_\\w{3,}"]"#)]);
+
+    assert_eq!(config.global.log_redaction.patterns.len(), 1);
+}
