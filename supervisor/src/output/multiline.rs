@@ -8,8 +8,8 @@
 //! `PHP   1. {main}()`, indented `at …` lines, `thrown in …`,
 //! `Next SomeException: …`, `Caused by: …`, Laravel's `[stacktrace]`,
 //! `[previous exception]` and the `"}` that ends its context. Any other
-//! indented line continues a record only once that record looks like an
-//! error: its first line has a detected level of WARN or above or contains
+//! indented line that states no level of its own continues a record only
+//! once that record looks like an error: its first line has a detected level of WARN or above or contains
 //! `Exception` or `Error`, or one of the lines above has joined it. So the
 //! indented progress lines of `php artisan queue:work` stay separate. A
 //! blank line after such a record is held back: it joins the record only
@@ -26,6 +26,7 @@ use std::time::{Duration, SystemTime};
 use regex::Regex;
 use tokio::time::Instant;
 
+use super::level::detect_builtin;
 use crate::config::{LineLevel, Multiline};
 
 /// A record waiting for continuation lines.
@@ -180,7 +181,9 @@ impl Assembler {
             }
             return true;
         }
-        line.starts_with([' ', '\t']) && self.is_error_like()
+        // An indented line that states its own level, like Laravel's
+        // `   WARN  Deprecated`, is a new message.
+        line.starts_with([' ', '\t']) && self.is_error_like() && detect_builtin(line).is_none()
     }
 
     /// Tells whether the pending record looks like an error, deciding once

@@ -145,6 +145,17 @@ fn collision_output_joins_indented_lines() {
 }
 
 #[test]
+fn indented_console_levels_stay_separate() {
+    let lines = [
+        "   ERROR  Command \"foo\" is not defined.",
+        "   WARN  The [public/storage] link already exists.",
+        "   INFO  Running migrations.",
+    ];
+
+    assert_eq!(assemble(&builtin(), &lines), lines);
+}
+
+#[test]
 fn queue_worker_progress_lines_stay_separate() {
     let lines = [
         "  2026-12-04 10:00:00 App\\Jobs\\SendMail ........ RUNNING",
