@@ -21,6 +21,8 @@
 //! - The value after a command-line option named by a secret key and a
 //!   space, as in `--password hunter2` or `--db-token "x y"`. A value that
 //!   starts with `-` is the next option and is kept.
+//! - The string after a secret key in PHP's `serialize()` output, as in
+//!   `s:8:"password";s:7:"hunter2";`.
 //! - The password in a URL's user information, `scheme://user:password@host`,
 //!   for every scheme. The user is kept.
 //! - Card numbers that pass the Luhn check, as [`card`](super::card)
@@ -71,6 +73,31 @@ const MIN_SUFFIX_KEY: usize = 5;
 
 /// Authorization schemes kept in front of a redacted credential.
 const AUTH_SCHEMES: &[&str] = &["bearer", "basic", "digest", "token", "bot"];
+
+/// Reads `8:"password";`, the rest of a serialized string from `from`, and
+/// returns where its contents start and end and where the next value
+/// starts. The length counts bytes, as PHP writes it.
+fn serialized_string(bytes: &[u8], from: usize) -> Option<(usize, usize, usize)> {
+    let digits = bytes
+        .get(from..)?
+        .iter()
+        .take(10)
+        .take_while(|byte| byte.is_ascii_digit())
+        .count();
+    let length: usize = std::str::from_utf8(&bytes[from..from + digits])
+        .ok()?
+        .parse()
+        .ok()?;
+    let start = from + digits + 2;
+    if bytes.get(from + digits..start) != Some(b":\"") {
+        return None;
+    }
+    let end = start.checked_add(length)?;
+    if bytes.get(end..end + 2) != Some(b"\";") {
+        return None;
+    }
+    Some((start, end, end + 2))
+}
 
 /// Returns whether `key` may end a longer part of a name.
 fn is_suffix_key(key: &[u8]) -> bool {
@@ -306,7 +333,8 @@ impl Redactor {
             } else if bytes.get(at + 1..at + 3) == Some(b"//") {
                 url_password(bytes, at)
             } else {
-                self.key_value(bytes, at)
+                self.serialized_value(bytes, at)
+                    .or_else(|| self.key_value(bytes, at))
             };
             if let Some((start, end)) = span {
                 covered = end;
@@ -317,6 +345,26 @@ impl Redactor {
                 });
             }
         }
+    }
+
+    /// Returns the span of the string after a secret key in PHP's
+    /// `serialize()` form, `s:8:"password";s:7:"hunter2";`, where `at` is
+    /// the colon after the key's `s`.
+    fn serialized_value(&self, bytes: &[u8], at: usize) -> Option<(usize, usize)> {
+        let starts_string =
+            at > 0 && bytes[at - 1] == b's' && (at == 1 || !bytes[at - 2].is_ascii_alphanumeric());
+        if !starts_string {
+            return None;
+        }
+        let (key_start, key_end, next) = serialized_string(bytes, at + 1)?;
+        if !self.is_secret_name(&bytes[key_start..key_end]) {
+            return None;
+        }
+        if bytes.get(next..next + 2) != Some(b"s:") {
+            return None;
+        }
+        let (start, end, _) = serialized_string(bytes, next + 2)?;
+        (end > start).then_some((start, end))
     }
 
     /// Returns the span of the value of the option that starts with the

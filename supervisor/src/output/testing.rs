@@ -117,6 +117,14 @@ pub(crate) const MUST_REDACT: &[(&str, &str)] = &[
     ("array ( 'password' => 'php_pw_3', )", "php_pw_3"),
     ("mysqldump --password hunter3 app", "hunter3"),
     ("pass=hunter4", "hunter4"),
+    (
+        "a:2:{s:4:\"user\";s:4:\"root\";s:8:\"password\";s:9:\"hunter2vd\";}",
+        "hunter2vd",
+    ),
+    (
+        "O:8:\"stdClass\":1:{s:7:\"api_key\";s:10:\"hunter2obj\";}",
+        "hunter2obj",
+    ),
     ("DB_PASS=hunter5", "hunter5"),
     ("PGPASSWORD=hunter6", "hunter6"),
     ("APP_KEY=base64:c2VjcmV0a2V5", "c2VjcmV0a2V5"),
@@ -195,6 +203,8 @@ pub(crate) const MUST_KEEP: &[&str] = &[
     "artisan migrate --password --force",
     "bypass=1 compass: north",
     "max_tokens=4096",
+    "a:2:{s:4:\"user\";s:4:\"root\";s:5:\"items\";i:3;}",
+    "s:8:\"password\";i:0;",
     "cwd=/var/www/html",
     "run --password",
     "see man--password page",
