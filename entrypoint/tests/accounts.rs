@@ -176,15 +176,8 @@ fn folder_that_cannot_be_created_is_skipped() {
     assert!(sandbox.path("app/bootstrap/cache").is_dir());
 }
 
-#[test]
-fn unprivileged_start_skips_root_steps() {
-    let mut sandbox = Sandbox::new();
-    if !is_root() || !sandbox.has_web_stack() {
-        eprintln!("skipped: needs root to switch to an unprivileged user");
-        return;
-    }
-    sandbox.write("app/artisan", "<?php\n");
-    sandbox.set("PUID", "4242");
+/// Gives the sandbox to uid and gid 65534 and runs the entrypoint as them.
+fn run_as_nobody(sandbox: &Sandbox) -> support::Run {
     let status = std::process::Command::new("chown")
         .args(["-R", "65534:65534"])
         .arg(&sandbox.root)
@@ -200,8 +193,19 @@ fn unprivileged_start_skips_root_steps() {
         .stdin(std::process::Stdio::null())
         .output()
         .expect("run setpriv");
+    support::Run::from(output)
+}
 
-    let run = support::Run::from(output);
+#[test]
+fn unprivileged_start_skips_root_steps() {
+    let mut sandbox = Sandbox::new();
+    if !is_root() || !sandbox.has_web_stack() {
+        eprintln!("skipped: needs root to switch to an unprivileged user");
+        return;
+    }
+    sandbox.write("app/artisan", "<?php\n");
+    sandbox.set("PUID", "4242");
+    let run = run_as_nobody(&sandbox);
 
     assert_eq!(run.code, Some(0), "{}", run.transcript());
     assert!(run
@@ -231,23 +235,7 @@ fn unprivileged_low_port_names_nginx_http_port() {
     // Below 1024. Linux checks the privilege before it looks for a listener
     // on the port, so the port needn't be free.
     sandbox.set("NGINX_HTTP_PORT", "81");
-    let status = std::process::Command::new("chown")
-        .args(["-R", "65534:65534"])
-        .arg(&sandbox.root)
-        .status()
-        .expect("run chown");
-    assert!(status.success());
-    let output = std::process::Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-        .arg(support::binary())
-        .env_clear()
-        .envs(&sandbox.env)
-        .current_dir(&sandbox.root)
-        .stdin(std::process::Stdio::null())
-        .output()
-        .expect("run setpriv");
-
-    let run = support::Run::from(output);
+    let run = run_as_nobody(&sandbox);
 
     assert_eq!(run.code, Some(78), "{}", run.transcript());
     assert!(
