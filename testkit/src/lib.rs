@@ -63,7 +63,8 @@ pub struct Response {
     pub status: u16,
     /// The status line and the headers, without the blank line after them.
     pub head: String,
-    /// Everything after the blank line, decoded lossily.
+    /// Everything after the blank line, decoded lossily, with chunked
+    /// transfer coding removed.
     pub body: String,
 }
 
@@ -87,11 +88,37 @@ pub fn send(port: u16, request: &[u8], timeout: Duration) -> std::io::Result<Res
         .nth(1)
         .and_then(|code| code.parse().ok())
         .ok_or_else(|| std::io::Error::other(format!("no HTTP status line in {response:?}")))?;
+    let chunked = head.lines().any(|line| {
+        let line = line.to_ascii_lowercase();
+        line.starts_with("transfer-encoding:") && line.contains("chunked")
+    });
+    let body = if chunked {
+        dechunk(body).ok_or_else(|| std::io::Error::other(format!("bad chunked body {body:?}")))?
+    } else {
+        body.to_owned()
+    };
     Ok(Response {
         status,
         head: head.to_owned(),
-        body: body.to_owned(),
+        body,
     })
+}
+
+/// Joins the chunks of a body in chunked transfer coding, or returns
+/// `None` when a chunk's size line is not hexadecimal or the body ends
+/// before the last chunk.
+fn dechunk(mut body: &str) -> Option<String> {
+    let mut joined = String::new();
+    loop {
+        let (size_line, rest) = body.split_once("\r\n")?;
+        let size_text = size_line.split(';').next().unwrap_or_default().trim();
+        let size = usize::from_str_radix(size_text, 16).ok()?;
+        if size == 0 {
+            return Some(joined);
+        }
+        joined.push_str(rest.get(..size)?);
+        body = rest.get(size..)?.strip_prefix("\r\n")?;
+    }
 }
 
 /// Sends `GET path` to 127.0.0.1:`port` and returns the response.
@@ -141,6 +168,17 @@ mod tests {
         assert_eq!(response.head, "HTTP/1.1 404 Not Found\r\nX-A: 1");
         assert_eq!(response.body, "nope");
         assert_eq!(server.join().expect("server"), "GET /x?y=1 HTTP/1.1\r\n");
+    }
+
+    #[test]
+    fn chunked_body_is_joined() {
+        let reply = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\na\r\nslow done\n\r\n3\r\nabc\r\n0\r\n\r\n";
+        let (port, server) = serve_once(reply);
+
+        let response = get(port, "/", Duration::from_secs(5)).expect("response");
+
+        assert_eq!(response.body, "slow done\nabc");
+        server.join().expect("server");
     }
 
     #[test]
