@@ -115,15 +115,18 @@ fn on_piece(
 
     if assembler.join(&text) {
         if assembler.is_full() {
-            assembler.flush(|joined| emitter.emit_joined(joined, out));
+            assembler.flush_full(|joined| emitter.emit_joined(joined, out));
         }
         return;
     }
     assembler.flush(|joined| emitter.emit_joined(joined, out));
-    let level = emitter.pipeline.detector.detect(&text);
+    // The rest of a trace cut at `max_lines` keeps the trace's level.
+    let level = assembler
+        .take_carried(&text)
+        .unwrap_or_else(|| emitter.pipeline.detector.detect(&text));
     assembler.start(&text, time, now, level);
     if assembler.is_full() {
-        assembler.flush(|joined| emitter.emit_joined(joined, out));
+        assembler.flush_full(|joined| emitter.emit_joined(joined, out));
     }
 }
 

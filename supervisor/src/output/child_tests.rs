@@ -376,6 +376,31 @@ fn secret_split_by_cut_is_redacted() {
 }
 
 #[test]
+fn trace_cut_at_max_lines_keeps_its_level() {
+    let mut logging = ProcessLogging::default();
+    logging.multiline.max_lines = 3;
+    let mut input = String::from("PHP Fatal error:  Uncaught Exception: loop\n");
+    for frame in 0..7 {
+        input.push_str(&format!("#{frame} /app/loop.php(3): f()\n"));
+    }
+    input.push_str("next message\n");
+
+    let output = run(
+        &logging,
+        65536,
+        &Source::new("app", "app-0"),
+        Stream::Stdout,
+        input.as_bytes(),
+    );
+
+    let levels: Vec<String> = parse_lines(&output)
+        .iter()
+        .map(|record| record["level"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(levels, ["FATAL", "FATAL", "FATAL", "INFO"], "{output}");
+}
+
+#[test]
 fn cut_with_no_secret_keeps_every_byte() {
     let line = "aaaaaaaaaa passw ord 4111 1111 and 22";
 

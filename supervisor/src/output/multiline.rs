@@ -19,7 +19,9 @@
 //! A record is emitted when a line arrives that does not continue it, when
 //! it contains `max_lines` lines, when the next line would take it past the
 //! line cap, or at its deadline: `timeout` after its first line was read.
-//! The caller runs the timer and calls [`Assembler::flush`] then.
+//! The caller runs the timer and calls [`Assembler::flush`] then. The lines
+//! that continue a record cut at `max_lines` form the next record, which
+//! keeps the level of the first.
 
 use std::time::{Duration, SystemTime};
 
@@ -67,6 +69,19 @@ pub(crate) struct Assembler {
     /// The pending record's text, kept allocated between records.
     text: String,
     pending: Option<Pending>,
+    /// The record just emitted for reaching `max_lines`, which the next
+    /// line may continue in a record of its own.
+    carried: Option<Carried>,
+    /// Whether the record that `start` begins continues a carried one.
+    resumes: bool,
+}
+
+/// The level and kind of a record cut at `max_lines`, handed on to the
+/// record that continues it.
+#[derive(Debug, Clone, Copy)]
+struct Carried {
+    level: Option<LineLevel>,
+    error_like: bool,
 }
 
 impl Assembler {
@@ -80,6 +95,8 @@ impl Assembler {
             max_bytes,
             text: String::new(),
             pending: None,
+            carried: None,
+            resumes: false,
         }
     }
 
@@ -135,9 +152,42 @@ impl Assembler {
             deadline: now + self.timeout,
             level,
             lines: 1,
-            error_like: None,
+            error_like: std::mem::take(&mut self.resumes).then_some(true),
             held_blank: false,
         });
+    }
+
+    /// Returns the level of the record that was cut at `max_lines` right
+    /// before `line`, if `line` continues it. Call it before [`start`], which
+    /// then lets indented lines join the new record if the cut one looked
+    /// like an error.
+    ///
+    /// [`start`]: Assembler::start
+    pub(crate) fn take_carried(&mut self, line: &str) -> Option<Option<LineLevel>> {
+        let carried = self.carried.take()?;
+        let continues = match &self.start_pattern {
+            Some(pattern) => !pattern.is_match(line),
+            None => {
+                is_trace_line(line)
+                    || (carried.error_like
+                        && line.starts_with([' ', '\t'])
+                        && detect_builtin(line).is_none())
+            }
+        };
+        self.resumes = continues && carried.error_like;
+        continues.then_some(carried.level)
+    }
+
+    /// Emits the pending record, which has reached `max_lines`, like
+    /// [`flush`](Assembler::flush), and remembers it for the lines that
+    /// continue it.
+    pub(crate) fn flush_full(&mut self, emit: impl FnMut(Joined<'_>)) {
+        let error_like = self.is_error_like();
+        self.carried = self.pending.as_ref().map(|pending| Carried {
+            level: pending.level,
+            error_like,
+        });
+        self.flush(emit);
     }
 
     /// Returns whether the pending record has reached `max_lines`.
