@@ -170,11 +170,11 @@ pub(crate) fn parse_http_url(url: &str) -> Result<(String, String), Invalid> {
     // Errors are printed, so they show the URL with its password and
     // secret query values replaced, as the log would.
     let redactor = Redactor::new(&Redaction::default());
-    let shown = redactor.redact(url);
+    let redacted_url = redactor.redact(url);
     let scheme_end = url.find("://").map_or(0, |index| index + 3);
     let scheme = url[..scheme_end].to_ascii_lowercase();
     if scheme == "https://" {
-        let message = format!("`{shown}`: the http health check doesn't support https");
+        let message = format!("`{redacted_url}`: the http health check doesn't support https");
         let hint = "probe the port with a tcp check, or use a plain http endpoint";
         return Err(Invalid {
             message,
@@ -182,7 +182,7 @@ pub(crate) fn parse_http_url(url: &str) -> Result<(String, String), Invalid> {
         });
     }
     if scheme != "http://" {
-        let message = format!("`{shown}` is not an http:// URL");
+        let message = format!("`{redacted_url}` is not an http:// URL");
         return Err(Invalid {
             message,
             hint: Some(hint.to_owned()),
@@ -195,7 +195,7 @@ pub(crate) fn parse_http_url(url: &str) -> Result<(String, String), Invalid> {
     let (authority, path) = rest.split_at(authority_end);
     if authority.contains('@') {
         let message =
-            format!("`{shown}` contains a user name, which the health check doesn't send");
+            format!("`{redacted_url}` contains a user name, which the health check doesn't send");
         return Err(Invalid {
             message,
             hint: Some(hint.to_owned()),
@@ -208,7 +208,10 @@ pub(crate) fn parse_http_url(url: &str) -> Result<(String, String), Invalid> {
         format!("{authority}:80")
     };
     check_host_port(&authority).map_err(|invalid| Invalid {
-        message: format!("`{shown}` has an invalid host or port: {}", invalid.message),
+        message: format!(
+            "`{redacted_url}` has an invalid host or port: {}",
+            invalid.message
+        ),
         hint: Some(hint.to_owned()),
     })?;
     let path = match path {
@@ -217,7 +220,7 @@ pub(crate) fn parse_http_url(url: &str) -> Result<(String, String), Invalid> {
         path => path.to_owned(),
     };
     if path.contains(|c: char| c.is_whitespace() || c.is_control()) {
-        let message = format!("`{shown}` contains spaces or control characters");
+        let message = format!("`{redacted_url}` contains spaces or control characters");
         return Err(Invalid {
             message,
             hint: Some("encode them with %XX".to_owned()),

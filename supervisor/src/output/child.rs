@@ -168,8 +168,9 @@ impl Emitter {
     /// `more` is true when other parts follow.
     ///
     /// While redaction is on, each part but the last waits for the next
-    /// one, and the two are read together for secrets that the cut splits,
-    /// such as a key at the end of one part and its value in the next.
+    /// one. The two are then searched together for a secret that the cut
+    /// splits, such as a key at the end of one part and its value in the
+    /// next.
     // NOTE: a secret value longer than the line cap, one that spans three
     // parts, is redacted in the first two only.
     fn emit_part(

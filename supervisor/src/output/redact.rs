@@ -99,11 +99,6 @@ fn serialized_string(bytes: &[u8], from: usize) -> Option<(usize, usize, usize)>
     Some((start, end, end + 2))
 }
 
-/// Returns whether `key` may end a longer part of a name.
-fn is_suffix_key(key: &[u8]) -> bool {
-    key.len() >= MIN_SUFFIX_KEY && key.iter().all(u8::is_ascii_alphanumeric)
-}
-
 /// Bytes that end an unquoted value.
 fn ends_value(byte: u8) -> bool {
     byte.is_ascii_whitespace()
@@ -129,8 +124,10 @@ pub struct Redactor {
     keys: Vec<Vec<u8>>,
     /// Whether a byte, in either case, starts one of `keys`.
     key_starts: [bool; 256],
-    /// Whether a byte, in either case, ends one of `keys` that may end a
-    /// part: letters and digits only, at least [`MIN_SUFFIX_KEY`] long.
+    /// The keys that may end a longer part of a name: letters and digits
+    /// only, at least [`MIN_SUFFIX_KEY`] long.
+    suffix_keys: Vec<Vec<u8>>,
+    /// Whether a byte, in either case, ends one of `suffix_keys`.
     suffix_ends: [bool; 256],
     regexes: Vec<(Regex, Option<String>)>,
 }
@@ -155,22 +152,28 @@ impl Redactor {
             }
         }
         let mut key_starts = [false; 256];
-        let mut suffix_ends = [false; 256];
         for key in &keys {
             if let Some(&first) = key.first() {
                 key_starts[usize::from(first.to_ascii_lowercase())] = true;
                 key_starts[usize::from(first.to_ascii_uppercase())] = true;
             }
-            if let Some(&last) = key.last().filter(|_| is_suffix_key(key)) {
-                suffix_ends[usize::from(last.to_ascii_lowercase())] = true;
-                suffix_ends[usize::from(last.to_ascii_uppercase())] = true;
-            }
+        }
+        let suffix_keys: Vec<Vec<u8>> = keys
+            .iter()
+            .filter(|key| key.len() >= MIN_SUFFIX_KEY && key.iter().all(u8::is_ascii_alphanumeric))
+            .cloned()
+            .collect();
+        let mut suffix_ends = [false; 256];
+        for last in suffix_keys.iter().filter_map(|key| key.last()) {
+            suffix_ends[usize::from(last.to_ascii_lowercase())] = true;
+            suffix_ends[usize::from(last.to_ascii_uppercase())] = true;
         }
         Redactor {
             enabled: settings.enabled,
             placeholder: settings.placeholder.clone(),
             keys,
             key_starts,
+            suffix_keys,
             suffix_ends,
             regexes,
         }
@@ -293,12 +296,9 @@ impl Redactor {
     }
 
     fn ends_with_key(&self, part: &[u8]) -> bool {
-        self.keys
-            .iter()
-            .filter(|key| is_suffix_key(key))
-            .any(|key| {
-                part.len() > key.len() && part[part.len() - key.len()..].eq_ignore_ascii_case(key)
-            })
+        self.suffix_keys.iter().any(|key| {
+            part.len() > key.len() && part[part.len() - key.len()..].eq_ignore_ascii_case(key)
+        })
     }
 
     fn starts_with_key(&self, part: &[u8]) -> bool {

@@ -283,7 +283,8 @@ impl Task {
                 // warning.
                 if self.unhealthy_reported {
                     tracing::debug!(process = &*self.name, reason = %reason, "health check failed");
-                    return self.start_health_monitor();
+                    self.start_health_monitor();
+                    return;
                 }
                 tracing::warn!(process = &*self.name, reason = %reason, "health check failed");
                 for index in 0..self.instances.len() {
